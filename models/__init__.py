@@ -1,0 +1,1 @@
+"""The segmentation network's definition and its ONNX Runtime inference."""

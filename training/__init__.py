@@ -1,0 +1,1 @@
+"""Training data (the synthetic hand radiograph generator) and network training."""

@@ -1,0 +1,1 @@
+"""Synthetic PA hand radiographs with exact ground truth."""
