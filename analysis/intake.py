@@ -14,10 +14,12 @@ else none. A spacing given by the user overrides all of these and is recorded as
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,6 +78,8 @@ _VIEW_PATTERNS = (
     ("PA", re.compile(r"\bP\.?A\b|\bPOSTERO.?ANTERIOR|\bDORSOPALMAR|\bDP\b", re.IGNORECASE)),
     ("AP", re.compile(r"\bA\.?P\b|\bANTERO.?POSTERIOR|\bPALMODORSAL", re.IGNORECASE)),
 )
+# Exceptions that are not about the file and must propagate.
+_CONTROL_FLOW = (KeyboardInterrupt, SystemExit, GeneratorExit)
 _RASTER_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
 
 
@@ -109,9 +113,9 @@ class IntakeError(ValueError):
 
     def __init__(self, code: IntakeErrorCode, reason: str, path: str | os.PathLike[str] | None = None):
         self.code = IntakeErrorCode(code)
-        self.reason = reason
+        self.reason = " ".join(reason.split())  # one line, whatever a decoder's message looked like
         self.path = None if path is None else str(path)
-        super().__init__(f"{code.value}: {reason}")
+        super().__init__(f"{code.value}: {self.reason}")
 
 
 class SpacingSource(enum.StrEnum):
@@ -119,10 +123,12 @@ class SpacingSource(enum.StrEnum):
 
     PIXEL_SPACING = "PixelSpacing"
     """(0028,0030), calibrated to the patient plane."""
-    IMAGER_PIXEL_SPACING_MAGNIFICATION_CORRECTED = "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"
+    IMAGER_PIXEL_SPACING_MAGNIFICATION_CORRECTED = (
+        "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"
+    )
     """(0018,1164) divided by (0018,1114)."""
     IMAGER_PIXEL_SPACING = "ImagerPixelSpacing"
-    """(0018,1164) at the detector, no magnification factor given (hand on the detector: about 1-3 % too big)."""
+    """(0018,1164) at the detector, no magnification factor (hand on the detector: about 1-3 % too big)."""
     USER = "user-supplied"
     """Given explicitly by the operator (``--pixel-spacing``)."""
 
@@ -227,22 +233,34 @@ def read_radiograph(path: str | os.PathLike[str], *, pixel_spacing_mm: float | N
         with path.open("rb") as handle:
             head = handle.read(132)
     except OSError as exc:
-        raise IntakeError(IntakeErrorCode.UNREADABLE_FILE, f"cannot open file: {exc.strerror}", path) from None
+        raise IntakeError(
+            IntakeErrorCode.UNREADABLE_FILE, f"cannot open file: {exc.strerror}", path
+        ) from None
     try:
-        if head[128:132] == b"DICM":
-            return _read_dicom(path, user_spacing, force=False)
-        if path.suffix.lower() in _RASTER_SUFFIXES or _looks_like_raster(head):
-            return _read_raster(path, user_spacing)
-        # Old files may lack the 128-byte preamble; accept them only if they parse as an image object.
-        return _read_dicom(path, user_spacing, force=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if head[128:132] == b"DICM":
+                radiograph = _read_dicom(path, user_spacing, force=False)
+            elif path.suffix.lower() in _RASTER_SUFFIXES or _looks_like_raster(head):
+                radiograph = _read_raster(path, user_spacing)
+            else:
+                # Old files may lack the 128-byte preamble; accept them only if they parse as an image object.
+                radiograph = _read_dicom(path, user_spacing, force=True)
+        # Reader warnings (non-conformant values and the like) belong with the image, not on stderr.
+        header_notes = tuple(dict.fromkeys(" ".join(str(w.message).split())[:200] for w in caught))
+        return dataclasses.replace(radiograph, notes=radiograph.notes + header_notes)
     except IntakeError as exc:
         exc.path = str(path)
         raise
     except MemoryError:
         raise IntakeError(IntakeErrorCode.ABSURD_DIMENSIONS, "image too large to decode", path) from None
-    except Exception as exc:  # noqa: BLE001 - a malformed file must end as a reason, never a traceback
+    except _CONTROL_FLOW:
+        raise
+    except BaseException as exc:
         raise IntakeError(
-            IntakeErrorCode.UNDECODABLE_PIXEL_DATA, f"malformed file ({type(exc).__name__}: {exc})"[:300], path
+            IntakeErrorCode.UNDECODABLE_PIXEL_DATA,
+            f"malformed file ({type(exc).__name__}: {exc})"[:300],
+            path,
         ) from None
 
 
@@ -253,7 +271,9 @@ def _user_spacing(pixel_spacing_mm: float | None, path: Path) -> PixelSpacing | 
         value = float(pixel_spacing_mm)
         return PixelSpacing(value, value, SpacingSource.USER)
     except (TypeError, ValueError) as exc:
-        raise IntakeError(IntakeErrorCode.INVALID_SPACING, f"--pixel-spacing {pixel_spacing_mm!r}: {exc}", path) from None
+        raise IntakeError(
+            IntakeErrorCode.INVALID_SPACING, f"--pixel-spacing {pixel_spacing_mm!r}: {exc}", path
+        ) from None
 
 
 def _looks_like_raster(head: bytes) -> bool:
@@ -269,7 +289,7 @@ def _read_dicom(path: Path, user_spacing: PixelSpacing | None, *, force: bool) -
         ds = pydicom.dcmread(path, force=force)
     except (InvalidDicomError, EOFError) as exc:
         raise IntakeError(IntakeErrorCode.NOT_DICOM, f"not a DICOM file ({exc})"[:200]) from None
-    except Exception as exc:  # noqa: BLE001 - malformed headers raise anything from struct to KeyError
+    except Exception as exc:
         code = IntakeErrorCode.NOT_DICOM if force else IntakeErrorCode.UNDECODABLE_PIXEL_DATA
         raise IntakeError(code, f"unreadable DICOM header ({type(exc).__name__}: {exc})"[:300]) from None
     if force and not ({"SOPClassUID", "Rows", "PixelData"} & set(ds.dir()) or "PixelData" in ds):
@@ -399,7 +419,9 @@ def _decode_pixels(ds: Dataset, transfer_syntax: UID) -> tuple[np.ndarray, tuple
     photometric = (_text(ds.get("PhotometricInterpretation")) or "MONOCHROME2").upper()
     try:
         stored = ds.pixel_array
-    except Exception as exc:  # noqa: BLE001 - every decoder failure means the same to the user
+    except _CONTROL_FLOW:
+        raise
+    except BaseException as exc:
         raise IntakeError(
             IntakeErrorCode.UNDECODABLE_PIXEL_DATA,
             f"cannot decode {transfer_syntax.name} pixel data ({type(exc).__name__}: {exc})"[:300],
@@ -499,8 +521,12 @@ def _view(ds: Dataset) -> tuple[str | None, str | None]:
     named = {"PA": "PA", "AP": "AP", "LL": "LATERAL", "RL": "LATERAL", "LAT": "LATERAL", "OBL": "OBLIQUE"}
     if position in named:
         return named[position], "ViewPosition"
-    for keyword in ("SeriesDescription", "ProtocolName", "AcquisitionDeviceProcessingDescription",
-                    "StudyDescription"):
+    for keyword in (
+        "SeriesDescription",
+        "ProtocolName",
+        "AcquisitionDeviceProcessingDescription",
+        "StudyDescription",
+    ):
         text = _text(ds.get(keyword))
         if not text:
             continue
@@ -635,7 +661,9 @@ def _read_raster(path: Path, user_spacing: PixelSpacing | None) -> Radiograph:
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise IntakeError(IntakeErrorCode.NOT_DICOM, f"unreadable image ({exc})"[:200]) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise IntakeError(IntakeErrorCode.UNDECODABLE_PIXEL_DATA, f"truncated or corrupt image ({exc})"[:200]) from None
+        raise IntakeError(
+            IntakeErrorCode.UNDECODABLE_PIXEL_DATA, f"truncated or corrupt image ({exc})"[:200]
+        ) from None
     notes = () if user_spacing else ("raster image without spacing: millimetre results need --pixel-spacing",)
     bits = 16 if mode.startswith("I") else 8
     return Radiograph(

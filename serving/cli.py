@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     inspect = commands.add_parser(
         "inspect",
-        help="show what intake understood of each file (spacing, laterality, sex/age...) or why it refused it",
+        help="show what intake understood of each file (spacing, laterality, sex/age...) or why it refused",
         description="Read each file as the analysis would and print what was understood. "
         "Exits 1 when any file was refused.",
     )
@@ -76,8 +76,11 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         except IntakeError as error:
             refused += 1
             if args.json:
-                print(json.dumps({"file": path, "status": "refused", "code": error.code.value,
-                                  "reason": error.reason}))
+                print(
+                    json.dumps(
+                        {"file": path, "status": "refused", "code": error.code.value, "reason": error.reason}
+                    )
+                )
             else:
                 print(f"{path}: REFUSED [{error.code.value}] {error.reason}")
             continue
@@ -99,7 +102,9 @@ def describe(radiograph: Radiograph) -> dict[str, object]:
     return {
         "format": radiograph.source_format,
         "size_px": f"{radiograph.shape[1]} x {radiograph.shape[0]} (columns x rows)",
-        "pixel_spacing_mm": None if spacing is None else [round(spacing.row_mm, 6), round(spacing.column_mm, 6)],
+        "pixel_spacing_mm": None
+        if spacing is None
+        else [round(spacing.row_mm, 6), round(spacing.column_mm, 6)],
         "spacing_source": None if spacing is None else spacing.source.value,
         "spacing_calibration": None if spacing is None else spacing.calibration_type,
         "photometric": radiograph.photometric_interpretation,
@@ -115,7 +120,9 @@ def describe(radiograph: Radiograph) -> dict[str, object]:
         "age_years": radiograph.age_years,
         "age_source": radiograph.age_source,
         "study_date": None if radiograph.study_date is None else radiograph.study_date.isoformat(),
-        "acquisition_date": None if radiograph.acquisition_date is None else radiograph.acquisition_date.isoformat(),
+        "acquisition_date": None
+        if radiograph.acquisition_date is None
+        else radiograph.acquisition_date.isoformat(),
         "study_instance_uid": radiograph.study_instance_uid,
         "sop_instance_uid": radiograph.sop_instance_uid,
         "notes": list(radiograph.notes),
