@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import json
 import os
 import re
 import warnings
@@ -32,7 +33,10 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 from pydicom.uid import UID
 
+from dxr.analysis.densitometry import Calibration
+
 __all__ = [
+    "DEFAULT_CALIBRATION",
     "MAX_PIXELS",
     "MAX_SIDE_PX",
     "IntakeError",
@@ -41,6 +45,8 @@ __all__ = [
     "Radiograph",
     "SpacingSource",
     "age_in_years",
+    "read_calibration",
+    "read_label_map",
     "read_radiograph",
 ]
 
@@ -106,6 +112,8 @@ class IntakeErrorCode(enum.StrEnum):
     """The pixel data is truncated or corrupt."""
     INVALID_SPACING = "invalid_spacing"
     """A user-supplied pixel spacing is not a plausible positive number of millimetres."""
+    INVALID_LABEL_MAP = "invalid_label_map"
+    """A label map that is unreadable, not 2-D integers in 0-6, or not on the image grid."""
 
 
 class IntakeError(ValueError):
@@ -123,9 +131,7 @@ class SpacingSource(enum.StrEnum):
 
     PIXEL_SPACING = "PixelSpacing"
     """(0028,0030), calibrated to the patient plane."""
-    IMAGER_PIXEL_SPACING_MAGNIFICATION_CORRECTED = (
-        "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"
-    )
+    IMAGER_PIXEL_SPACING_MAGNIFICATION_CORRECTED = "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"
     """(0018,1164) divided by (0018,1114)."""
     IMAGER_PIXEL_SPACING = "ImagerPixelSpacing"
     """(0018,1164) at the detector, no magnification factor (hand on the detector: about 1-3 % too big)."""
@@ -233,9 +239,7 @@ def read_radiograph(path: str | os.PathLike[str], *, pixel_spacing_mm: float | N
         with path.open("rb") as handle:
             head = handle.read(132)
     except OSError as exc:
-        raise IntakeError(
-            IntakeErrorCode.UNREADABLE_FILE, f"cannot open file: {exc.strerror}", path
-        ) from None
+        raise IntakeError(IntakeErrorCode.UNREADABLE_FILE, f"cannot open file: {exc.strerror}", path) from None
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -661,9 +665,7 @@ def _read_raster(path: Path, user_spacing: PixelSpacing | None) -> Radiograph:
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise IntakeError(IntakeErrorCode.NOT_DICOM, f"unreadable image ({exc})"[:200]) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise IntakeError(
-            IntakeErrorCode.UNDECODABLE_PIXEL_DATA, f"truncated or corrupt image ({exc})"[:200]
-        ) from None
+        raise IntakeError(IntakeErrorCode.UNDECODABLE_PIXEL_DATA, f"truncated or corrupt image ({exc})"[:200]) from None
     notes = () if user_spacing else ("raster image without spacing: millimetre results need --pixel-spacing",)
     bits = 16 if mode.startswith("I") else 8
     return Radiograph(
@@ -676,3 +678,68 @@ def _read_raster(path: Path, user_spacing: PixelSpacing | None) -> Radiograph:
         bits_stored=bits,
         notes=notes,
     )
+
+
+# ---------------------------------------------------------------------------------- label maps, calibration
+
+DEFAULT_CALIBRATION = Path(__file__).parent / "data" / "calibration-dxr-2026.1.json"
+
+
+def read_label_map(path: str | os.PathLike[str], shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a label map (8-bit PNG, NPY, or NPZ with one array or an array named ``labels``).
+
+    Labels follow the phantom convention: 0 background, 1-3 metacarpal II-IV outside the canal, 4-6 their
+    medullary canals. With ``shape``, the map must be on that image grid (rows, columns).
+
+    Raises
+    ------
+    IntakeError
+        ``invalid_label_map`` with the reason.
+    """
+    path = Path(path)
+
+    def refuse(reason: str) -> IntakeError:
+        return IntakeError(IntakeErrorCode.INVALID_LABEL_MAP, reason, path)
+
+    try:
+        if path.suffix.lower() == ".npy":
+            labels = np.load(path, allow_pickle=False)
+        elif path.suffix.lower() == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                names = archive.files
+                key = "labels" if "labels" in names else (names[0] if len(names) == 1 else None)
+                if key is None:
+                    raise refuse(f"NPZ holds {names}; expected one array or one named 'labels'")
+                labels = archive[key]
+        else:
+            with Image.open(path) as image:
+                if image.mode not in ("L", "P", "I", "I;16"):
+                    raise refuse(f"PNG mode {image.mode}; expected an 8-bit single-channel label image")
+                labels = np.asarray(image)
+    except IntakeError:
+        raise
+    except (OSError, ValueError, UnidentifiedImageError) as exc:
+        raise refuse(f"unreadable label map ({exc})"[:200]) from None
+    if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
+        raise refuse(f"expected a 2-D integer array, got {labels.dtype} {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() > 6):
+        raise refuse(f"labels {int(labels.min())}-{int(labels.max())} outside 0-6")
+    if shape is not None and labels.shape != tuple(shape):
+        raise refuse(f"label map is {labels.shape[1]} x {labels.shape[0]}, the image {shape[1]} x {shape[0]}")
+    return labels.astype(np.uint8)
+
+
+def read_calibration(path: str | os.PathLike[str] | None = None) -> Calibration:
+    """Load a measurement calibration (density constant, ROI, pore radius); the shipped one by default."""
+
+    path = Path(path) if path is not None else DEFAULT_CALIBRATION
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read calibration ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a calibration is a JSON object")
+    try:
+        return Calibration.from_mapping(data)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None

@@ -11,8 +11,11 @@ import json
 import sys
 from collections.abc import Sequence
 from importlib.metadata import version
+from pathlib import Path
 
-from dxr.analysis.intake import IntakeError, Radiograph, read_radiograph
+from dxr.analysis.intake import IntakeError, Radiograph, read_calibration, read_label_map, read_radiograph
+from dxr.analysis.measurement import measure_hand
+from dxr.serving.results import refused_document, result_document
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +36,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spacing_option(inspect)
     inspect.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
     inspect.set_defaults(handler=_cmd_inspect)
+
+    analyze = commands.add_parser(
+        "analyze",
+        help="measure metacarpals II-IV and compute DXR-BMD; writes DIR/<stem>.json per file",
+        description="Intake, segmentation (or a given label map), radiogrammetry. Writes one JSON result per "
+        "file (docs/result-format.md). Exits 0 when every image was measured, 1 when any was rejected.",
+    )
+    analyze.add_argument("files", nargs="+", metavar="FILE", help="radiographs (DICOM, or PNG/JPEG/TIFF for research)")
+    analyze.add_argument(
+        "--masks",
+        action="append",
+        metavar="LABELMAP",
+        help="label map on the image grid (8-bit PNG, NPY or NPZ; 0 background, 1-3 metacarpal II-IV, 4-6 "
+        "their canals) instead of the network: once per FILE in order, or one directory holding "
+        "<stem>_labels.png/.npz/.npy",
+    )
+    analyze.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    analyze.add_argument("--calibration", metavar="JSON", help="measurement calibration file (default: shipped)")
+    _add_spacing_option(analyze)
+    analyze.set_defaults(handler=_cmd_analyze)
 
     _add_phantom_parser(commands)
     return parser
@@ -76,11 +99,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         except IntakeError as error:
             refused += 1
             if args.json:
-                print(
-                    json.dumps(
-                        {"file": path, "status": "refused", "code": error.code.value, "reason": error.reason}
-                    )
-                )
+                print(json.dumps({"file": path, "status": "refused", "code": error.code.value, "reason": error.reason}))
             else:
                 print(f"{path}: REFUSED [{error.code.value}] {error.reason}")
             continue
@@ -96,15 +115,81 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 1 if refused else 0
 
 
+def _label_map_paths(files: list[str], masks: list[str] | None) -> list[Path]:
+    """One label map per file; from a directory, ``<stem>_labels.*`` (a missing one is refused per file)."""
+    if not masks:
+        raise _UsageError("no segmentation model is installed yet: pass --masks LABELMAP (see dxr analyze --help)")
+    if len(masks) == 1 and Path(masks[0]).is_dir():
+        directory = Path(masks[0])
+        found = []
+        for file in files:
+            stem = Path(file).stem
+            candidates = [directory / f"{stem}_labels{suffix}" for suffix in (".png", ".npz", ".npy")]
+            found.append(next((path for path in candidates if path.exists()), candidates[0]))
+        return found
+    if len(masks) != len(files):
+        raise _UsageError(f"{len(masks)} --masks for {len(files)} files: give one per file, or a directory")
+    return [Path(mask) for mask in masks]
+
+
+class _UsageError(Exception):
+    """A command line that cannot work; reported in one line with exit status 2."""
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    try:
+        label_maps = _label_map_paths(args.files, args.masks)
+        calibration = read_calibration(args.calibration)
+    except (_UsageError, ValueError) as error:
+        print(f"dxr analyze: {error}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rejected = 0
+    for file, label_map_path in zip(args.files, label_maps, strict=True):
+        try:
+            radiograph = read_radiograph(file, pixel_spacing_mm=args.pixel_spacing)
+            label_map = read_label_map(label_map_path, radiograph.shape)
+        except IntakeError as error:
+            document = refused_document(file, error)
+        else:
+            measurement = measure_hand(radiograph, label_map, calibration)
+            document = result_document(
+                radiograph, measurement, segmentation={"source": "label_map", "file": str(label_map_path)}
+            )
+        target = out / f"{Path(file).stem}.json"
+        target.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        rejected += document["status"] != "ok"
+        print(_summary_line(file, document, target))
+    if rejected:
+        print(f"{rejected} of {len(args.files)} image(s) rejected", file=sys.stderr)
+    return 1 if rejected else 0
+
+
+def _summary_line(file: str, document: dict, target: Path) -> str:
+    if document["status"] != "ok":
+        reasons = "; ".join(f"[{r['code']}] {r['message']}" for r in document["rejection_reasons"])
+        bone_reasons = "; ".join(
+            f"{bone['name']}: " + ", ".join(flag["code"] for flag in bone["flags"])
+            for bone in document["bones"]
+            if bone["flags"]
+        )
+        return f"{file}: REJECTED {reasons}{' (' + bone_reasons + ')' if bone_reasons else ''} -> {target}"
+    bones = ", ".join(
+        f"{bone['name']} W {bone['width_mm']:.2f} T {bone['cortical_thickness_mm']:.2f}"
+        for bone in document["bones"]
+        if bone["status"] == "ok"
+    )
+    return f"{file}: DXR-BMD {document['dxr_bmd_g_cm2']:.3f} g/cm2 ({bones} mm) -> {target}"
+
+
 def describe(radiograph: Radiograph) -> dict[str, object]:
     """What intake understood, as plain values (the ``dxr inspect`` listing)."""
     spacing = radiograph.spacing
     return {
         "format": radiograph.source_format,
         "size_px": f"{radiograph.shape[1]} x {radiograph.shape[0]} (columns x rows)",
-        "pixel_spacing_mm": None
-        if spacing is None
-        else [round(spacing.row_mm, 6), round(spacing.column_mm, 6)],
+        "pixel_spacing_mm": None if spacing is None else [round(spacing.row_mm, 6), round(spacing.column_mm, 6)],
         "spacing_source": None if spacing is None else spacing.source.value,
         "spacing_calibration": None if spacing is None else spacing.calibration_type,
         "photometric": radiograph.photometric_interpretation,
@@ -120,9 +205,7 @@ def describe(radiograph: Radiograph) -> dict[str, object]:
         "age_years": radiograph.age_years,
         "age_source": radiograph.age_source,
         "study_date": None if radiograph.study_date is None else radiograph.study_date.isoformat(),
-        "acquisition_date": None
-        if radiograph.acquisition_date is None
-        else radiograph.acquisition_date.isoformat(),
+        "acquisition_date": None if radiograph.acquisition_date is None else radiograph.acquisition_date.isoformat(),
         "study_instance_uid": radiograph.study_instance_uid,
         "sop_instance_uid": radiograph.sop_instance_uid,
         "notes": list(radiograph.notes),

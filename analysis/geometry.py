@@ -1,0 +1,408 @@
+"""Shaft geometry of one metacarpal: axis, length, region of interest, and the fitted cortical edges.
+
+The label map only *locates* the bone (it may come from a network running at 0.4 mm per pixel); every edge
+is measured on the image itself by fitting the projected hollow tube (:mod:`dxr.analysis.profiles`) to
+intensity profiles sampled perpendicular to the shaft axis at native resolution.
+
+Coordinates are image pixels, ``(x, y) = (column, row)``. Lengths stay in pixels here; converting them to
+millimetres is the caller's business, because only it knows whether a spacing exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from dxr.analysis.profiles import fit_tube_profiles, hollow_tube_path
+
+__all__ = [
+    "BONE_LABELS",
+    "CANAL_LABELS",
+    "BoneGeometry",
+    "RegionOfInterest",
+    "ShaftAxis",
+    "fit_shaft_axis",
+    "measure_shaft",
+    "region_of_interest",
+]
+
+# The label convention shared by the phantom generator, the network and this module.
+BONE_LABELS = {"II": 1, "III": 2, "IV": 3}
+CANAL_LABELS = {"II": 4, "III": 5, "IV": 6}
+
+_PROFILE_STEP_PX = 0.5  # sampling step along a profile
+_MIN_PROFILES, _MAX_PROFILES = 120, 240
+_SOFT_TISSUE_MARGIN = 0.7  # profile extends this fraction of the shaft radius beyond each outer edge
+_MIN_MASK_PIXELS = 30
+
+
+@dataclass(frozen=True)
+class ShaftAxis:
+    """A gently curved centre line ``p(s) = centroid + s*direction + t(s)*normal``, t quadratic in s.
+
+    ``s`` runs along the principal direction of the bone's mask; ``start_s``/``end_s`` are the bone's ends.
+    """
+
+    centroid_px: np.ndarray
+    direction: np.ndarray
+    normal: np.ndarray
+    curve: np.ndarray  # t(s) = curve[0] + curve[1]*s + curve[2]*s**2
+    start_s: float
+    end_s: float
+
+    @property
+    def length_px(self) -> float:
+        """Distance between the ends along the principal direction."""
+        return self.end_s - self.start_s
+
+    def point(self, s: np.ndarray | float) -> np.ndarray:
+        """Points on the centre line, (..., 2) as (x, y)."""
+        s = np.asarray(s, dtype=np.float64)
+        t = self.curve[0] + self.curve[1] * s + self.curve[2] * s * s
+        return self.centroid_px + s[..., None] * self.direction + t[..., None] * self.normal
+
+    def unit_normal(self, s: np.ndarray | float) -> np.ndarray:
+        """Unit vectors perpendicular to the centre line, (..., 2)."""
+        s = np.asarray(s, dtype=np.float64)
+        slope = self.curve[1] + 2 * self.curve[2] * s
+        tangent = self.direction + slope[..., None] * self.normal
+        tangent /= np.linalg.norm(tangent, axis=-1, keepdims=True)
+        return np.stack([-tangent[..., 1], tangent[..., 0]], axis=-1)
+
+    def end_points(self) -> np.ndarray:
+        """(2, 2): the two ends of the bone on the centre line, in the order (start, end)."""
+        return self.point(np.array([self.start_s, self.end_s]))
+
+
+@dataclass(frozen=True)
+class RegionOfInterest:
+    """The mid-diaphysis segment where profiles are taken, from ``start_fraction`` to ``end_fraction`` of L."""
+
+    start_fraction: float
+    end_fraction: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.start_fraction < self.end_fraction < 1.0:
+            raise ValueError(f"ROI fractions must satisfy 0 < start < end < 1, got {self}")
+
+
+@dataclass(frozen=True)
+class BoneGeometry:
+    """Everything measured on one shaft, in pixels, with what is needed to draw it.
+
+    Per profile i (N in all): ``centres_px[i]`` on the axis, ``normals[i]`` its direction, ``edges_px[i]`` the
+    four fitted edges (outer left, inner left, inner right, outer right) as offsets along the normal, and
+    ``valid[i]`` whether it survived outlier rejection. "Left" is the negative side of the normal;
+    ``radial_side`` says which side ("left" or "right") faces the radius (the thumb), when known.
+    """
+
+    axis: ShaftAxis
+    roi_polygon_px: np.ndarray
+    centres_px: np.ndarray
+    normals: np.ndarray
+    edges_px: np.ndarray
+    valid: np.ndarray
+    residual_rms: np.ndarray
+    amplitude: np.ndarray
+    blur_sigma_px: np.ndarray
+    radial_side: str | None
+    truncated: bool
+    saturated_fraction: float
+    cortex_texture_variance: float
+    background_texture_variance: float
+    cortex_path_px: float
+
+    @property
+    def n_valid(self) -> int:
+        return int(self.valid.sum())
+
+    @property
+    def width_px(self) -> np.ndarray:
+        """Outer width per profile."""
+        return self.edges_px[:, 3] - self.edges_px[:, 0]
+
+    @property
+    def thickness_left_px(self) -> np.ndarray:
+        return self.edges_px[:, 1] - self.edges_px[:, 0]
+
+    @property
+    def thickness_right_px(self) -> np.ndarray:
+        return self.edges_px[:, 3] - self.edges_px[:, 2]
+
+    def edge_points_px(self) -> np.ndarray:
+        """(N, 4, 2): the fitted edges as image points (x, y)."""
+        return self.centres_px[:, None, :] + self.edges_px[:, :, None] * self.normals[:, None, :]
+
+
+def fit_shaft_axis(mask: np.ndarray) -> ShaftAxis:
+    """Centre line of a bone mask: principal direction, ends, and a quadratic bend fitted to the shaft.
+
+    >>> mask = np.zeros((60, 200), bool); mask[25:35, 20:180] = True
+    >>> axis = fit_shaft_axis(mask)
+    >>> round(axis.length_px), np.round(np.abs(axis.direction), 3).tolist()
+    (159, [1.0, 0.0])
+    """
+    rows, columns = np.nonzero(mask)
+    points = np.stack([columns, rows], axis=1).astype(np.float64)
+    centroid = points.mean(axis=0)
+    centred = points - centroid
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    direction = vectors[:, 1]
+    if direction[np.argmax(np.abs(direction))] < 0:  # deterministic sign
+        direction = -direction
+    normal = np.array([-direction[1], direction[0]])
+    s = centred @ direction
+    t = centred @ normal
+    start_s, end_s = float(s.min()), float(s.max())
+    length = end_s - start_s
+    # Centre line from the middle 60 % only: heads and bases are asymmetric and would pull it.
+    edges = np.linspace(start_s + 0.2 * length, end_s - 0.2 * length, 13)
+    index = np.digitize(s, edges)
+    bins = [k for k in range(1, len(edges)) if np.any(index == k)]
+    mid_s = np.array([(edges[k - 1] + edges[k]) / 2 for k in bins])
+    mid_t = np.array([(t[index == k].min() + t[index == k].max()) / 2 for k in bins])
+    degree = 2 if len(bins) >= 5 else (1 if len(bins) >= 2 else 0)
+    curve = np.zeros(3)
+    if degree:
+        curve[: degree + 1] = np.polynomial.polynomial.polyfit(mid_s, mid_t, degree)
+    elif bins:
+        curve[0] = float(mid_t.mean())
+    return ShaftAxis(centroid, direction, normal, curve, start_s, end_s)
+
+
+def region_of_interest(axis: ShaftAxis, roi: RegionOfInterest) -> tuple[float, float]:
+    """The ROI's extent in the axis coordinate s.
+
+    >>> axis = ShaftAxis(np.zeros(2), np.array([1.0, 0]), np.array([0, 1.0]), np.zeros(3), -50.0, 50.0)
+    >>> region_of_interest(axis, RegionOfInterest(0.35, 0.65))
+    (-15.0, 15.0)
+    """
+    return (
+        axis.start_s + roi.start_fraction * axis.length_px,
+        axis.start_s + roi.end_fraction * axis.length_px,
+    )
+
+
+def measure_shaft(
+    pixels: np.ndarray,
+    label_map: np.ndarray,
+    bone: str,
+    roi: RegionOfInterest,
+    *,
+    radial_direction: np.ndarray | None = None,
+) -> BoneGeometry | None:
+    """Fit the shaft of metacarpal ``bone`` ("II", "III" or "IV"); ``None`` when its mask is missing.
+
+    Parameters
+    ----------
+    pixels
+        The radiograph, bone bright.
+    label_map
+        Labels on the same grid (see :data:`BONE_LABELS`, :data:`CANAL_LABELS`).
+    bone
+        Which metacarpal.
+    roi
+        The region of interest as fractions of the bone length.
+    radial_direction
+        Unit vector (x, y) pointing towards the radial side of the hand, to name the cortices.
+    """
+    bone_label, canal_label = BONE_LABELS[bone], CANAL_LABELS[bone]
+    mask = (label_map == bone_label) | (label_map == canal_label)
+    if mask.sum() < _MIN_MASK_PIXELS:
+        return None
+    mask = _largest_component(mask)
+    axis = fit_shaft_axis(mask)
+    s0, s1 = region_of_interest(axis, roi)
+    n_profiles = int(np.clip(round(s1 - s0), _MIN_PROFILES, _MAX_PROFILES))
+    s = np.linspace(s0, s1, n_profiles)
+    centres = axis.point(s)
+    normals = axis.unit_normal(s)
+
+    half_width = _mask_half_width(mask, centres, normals)
+    extent = half_width * (1.0 + _SOFT_TISSUE_MARGIN) + 2.0
+    positions = np.arange(-extent, extent + 1e-9, _PROFILE_STEP_PX)
+    sample_x = centres[:, 0:1] + positions[None, :] * normals[:, 0:1]
+    sample_y = centres[:, 1:2] + positions[None, :] * normals[:, 1:2]
+    profiles = ndimage.map_coordinates(pixels, [sample_y, sample_x], order=1, mode="nearest")
+    sampled_labels = ndimage.map_coordinates(label_map, [sample_y, sample_x], order=0, mode="constant", cval=-1)
+    inside = (sample_x >= 0) & (sample_x <= pixels.shape[1] - 1) & (sample_y >= 0) & (sample_y <= pixels.shape[0] - 1)
+    other_bone = (sampled_labels > 0) & (sampled_labels != bone_label) & (sampled_labels != canal_label)
+    weights = (inside & ~other_bone).astype(np.float64)
+
+    initial = _initial_edges(positions, profiles, sampled_labels, bone_label, canal_label)
+    fit = fit_tube_profiles(positions, profiles, weights, initial)
+    valid = _reject_outliers(fit.edges_px, fit.residual_rms, fit.amplitude, fit.blur_sigma_px, weights, extent)
+
+    texture = _texture_statistics(positions, fit.residuals, weights, fit.edges_px, fit.blur_sigma_px, valid)
+    bone_samples = (positions[None, :] > initial[:, :1]) & (positions[None, :] < initial[:, 3:])
+    extreme = (profiles >= pixels.max()) | (profiles <= pixels.min())
+    saturated = float(extreme[bone_samples].mean()) if bone_samples.any() else 0.0
+
+    corners_s = np.array([s0, s0, s1, s1])
+    corner_side = np.array([-1.0, 1.0, 1.0, -1.0]) * extent
+    roi_polygon = axis.point(corners_s) + corner_side[:, None] * axis.unit_normal(corners_s)
+    radial_side = None
+    if radial_direction is not None:
+        radial_side = "right" if float(np.mean(normals @ radial_direction)) > 0 else "left"
+    return BoneGeometry(
+        axis=axis,
+        roi_polygon_px=roi_polygon,
+        centres_px=centres,
+        normals=normals,
+        edges_px=fit.edges_px,
+        valid=valid,
+        residual_rms=fit.residual_rms,
+        amplitude=fit.amplitude,
+        blur_sigma_px=fit.blur_sigma_px,
+        radial_side=radial_side,
+        truncated=_touches_border(mask),
+        saturated_fraction=saturated,
+        cortex_texture_variance=texture[0],
+        background_texture_variance=texture[1],
+        cortex_path_px=texture[2],
+    )
+
+
+def _largest_component(mask: np.ndarray) -> np.ndarray:
+    labelled, count = ndimage.label(mask)
+    if count <= 1:
+        return mask
+    sizes = ndimage.sum_labels(mask, labelled, index=np.arange(1, count + 1))
+    return labelled == (int(np.argmax(sizes)) + 1)
+
+
+def _touches_border(mask: np.ndarray, margin: int = 2) -> bool:
+    return bool(mask[:margin].any() or mask[-margin:].any() or mask[:, :margin].any() or mask[:, -margin:].any())
+
+
+def _mask_half_width(mask: np.ndarray, centres: np.ndarray, normals: np.ndarray) -> float:
+    """Median half-width of the mask across the ROI, measured along the profile normals."""
+    reach = np.arange(0.0, 0.25 * max(mask.shape), 0.5)
+    widths = []
+    for sign in (-1.0, 1.0):
+        x = centres[:, 0:1] + sign * reach[None, :] * normals[:, 0:1]
+        y = centres[:, 1:2] + sign * reach[None, :] * normals[:, 1:2]
+        inside = ndimage.map_coordinates(mask.astype(np.uint8), [y, x], order=0, mode="constant", cval=0) > 0
+        outside = ~inside
+        outside[:, -1] = True
+        widths.append(reach[np.argmax(outside, axis=1)])
+    return float(np.median((widths[0] + widths[1]) / 2.0)) + 0.5
+
+
+def _initial_edges(
+    positions: np.ndarray, profiles: np.ndarray, labels: np.ndarray, bone_label: int, canal_label: int
+) -> np.ndarray:
+    """Start values: the mask's extent, moved to the strongest nearby intensity step of the image."""
+    step = positions[1] - positions[0]
+    derivative = ndimage.gaussian_filter1d(profiles, sigma=1.5 / step, axis=1, order=1)
+    initial = np.empty((profiles.shape[0], 4))
+    in_bone = (labels == bone_label) | (labels == canal_label)
+    in_canal = labels == canal_label
+    for i in range(profiles.shape[0]):
+        bone_index = np.flatnonzero(in_bone[i])
+        if bone_index.size < 4:
+            bone_index = np.array([positions.size // 4, 3 * positions.size // 4])
+        left, right = positions[bone_index[0]], positions[bone_index[-1]]
+        window = max(3.0, 0.12 * (right - left))
+        left = _extremum(positions, derivative[i], left - window, left + window, largest=True)
+        right = _extremum(positions, derivative[i], right - window, right + window, largest=False)
+        canal_index = np.flatnonzero(in_canal[i])
+        if canal_index.size >= 2:
+            inner_left, inner_right = positions[canal_index[0]], positions[canal_index[-1]]
+        else:
+            inner_left, inner_right = left + 0.3 * (right - left), right - 0.3 * (right - left)
+        centre = (left + right) / 2
+        inner_left = _extremum(positions, derivative[i], left + step, centre, largest=False, near=inner_left)
+        inner_right = _extremum(positions, derivative[i], centre, right - step, largest=True, near=inner_right)
+        initial[i] = (left, inner_left, inner_right, right)
+    return initial
+
+
+def _extremum(
+    positions: np.ndarray,
+    values: np.ndarray,
+    low: float,
+    high: float,
+    *,
+    largest: bool,
+    near: float | None = None,
+) -> float:
+    """Position of the largest (or smallest) value in [low, high], optionally limited to 40 % around ``near``."""
+    if near is not None:
+        half = 0.4 * (high - low)
+        low, high = max(low, near - half), min(high, near + half)
+    selected = np.flatnonzero((positions >= low) & (positions <= high))
+    if selected.size == 0:
+        return float(np.clip((low + high) / 2, positions[0], positions[-1]))
+    chosen = values[selected]
+    return float(positions[selected[np.argmax(chosen) if largest else np.argmin(chosen)]])
+
+
+def _reject_outliers(
+    edges: np.ndarray,
+    residual_rms: np.ndarray,
+    amplitude: np.ndarray,
+    blur_sigma: np.ndarray,
+    weights: np.ndarray,
+    extent: float,
+) -> np.ndarray:
+    """Profiles that failed, fit badly, or disagree with their neighbours are not used."""
+    valid = (amplitude > 0) & (weights.mean(axis=1) > 0.8) & (blur_sigma < 6.0)
+    valid &= (edges[:, 0] > -extent + 1.0) & (edges[:, 3] < extent - 1.0)
+    if valid.sum() < 5:
+        return valid
+    median_rms = np.median(residual_rms[valid])
+    valid &= residual_rms < 2.5 * median_rms
+    for quantity in (
+        edges[:, 3] - edges[:, 0],
+        edges[:, 1] - edges[:, 0],
+        edges[:, 3] - edges[:, 2],
+        (edges[:, 0] + edges[:, 3]) / 2,
+    ):
+        local = ndimage.median_filter(quantity, size=15, mode="nearest")
+        deviation = np.abs(quantity - local)
+        scale = 1.4826 * np.median(deviation[valid]) if valid.any() else 0.0
+        valid &= deviation <= max(4.0 * scale, 0.15)
+    return valid
+
+
+def _texture_statistics(
+    positions: np.ndarray,
+    residuals: np.ndarray,
+    weights: np.ndarray,
+    edges: np.ndarray,
+    blur_sigma: np.ndarray,
+    valid: np.ndarray,
+) -> tuple[float, float, float]:
+    """Streak texture of the cortex and of the soft tissue, for the porosity estimate.
+
+    Residuals are averaged along the shaft (noise averages away, pores running along the shaft do not), the
+    slow trend is removed, and the variance is taken over the two cortices and over the two soft-tissue
+    bands. Returns (cortex variance, soft-tissue variance, mean cortical path length in pixels); NaN when
+    too few profiles or samples are available.
+    """
+    if valid.sum() < 10:
+        return (float("nan"),) * 3
+    used = weights[valid] > 0
+    counts = used.sum(axis=0)
+    if counts.max() == 0:
+        return (float("nan"),) * 3
+    mean_residual = np.where(used, residuals[valid], 0.0).sum(axis=0) / np.maximum(counts, 1)
+    mean_residual[counts == 0] = mean_residual[counts > 0].mean()
+    step = positions[1] - positions[0]
+    sigma = float(np.median(blur_sigma[valid]))
+    detrended = mean_residual - ndimage.gaussian_filter1d(mean_residual, sigma=4.0 * sigma / step)
+    ol, il, ir, orr = np.median(edges[valid], axis=0)
+    guard = 1.5 * sigma
+    cortex = ((positions > ol + guard) & (positions < il - guard)) | (
+        (positions > ir + guard) & (positions < orr - guard)
+    )
+    tissue = ((positions < ol - 2 * guard) | (positions > orr + 2 * guard)) & (
+        np.abs(positions) < positions.max() - 4.0 * sigma
+    )
+    if cortex.sum() < 4 or tissue.sum() < 4:
+        return (float("nan"),) * 3
+    path = hollow_tube_path(positions[cortex], ol, il, ir, orr)
+    return float(np.var(detrended[cortex])), float(np.var(detrended[tissue])), float(path.mean())

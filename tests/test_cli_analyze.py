@@ -1,0 +1,99 @@
+"""``dxr analyze --masks``: the JSON result on disk, its coordinates, and refusals that are still recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dxr.serving.cli import main
+from tests.dicom_factory import dx_dataset, save
+from tests.synthetic import DEFAULT_TUBES, three_tubes
+
+
+@pytest.fixture(scope="module")
+def hand(tmp_path_factory) -> tuple[Path, Path]:
+    """A DICOM of three tubes (12-bit, MONOCHROME1 to exercise inversion) and its PNG label map."""
+    directory = tmp_path_factory.mktemp("analyze")
+    radiograph, labels = three_tubes(spacing_mm=0.15)
+    pixels = radiograph.pixels
+    stored = np.round((pixels - pixels.min()) / (pixels.max() - pixels.min()) * 4000).astype(np.uint16)
+    ds = dx_dataset(4095 - stored, PhotometricInterpretation="MONOCHROME1", PixelSpacing=[0.15, 0.15])
+    image = save(ds, directory / "hand.dcm")
+    Image.fromarray(labels).save(directory / "hand_labels.png")
+    return image, directory / "hand_labels.png"
+
+
+def test_analyze_writes_the_documented_json(hand, tmp_path: Path, capsys):
+    image, labels = hand
+    assert main(["analyze", str(image), "--masks", str(labels), "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "hand.json").read_text())
+    assert result["status"] == "ok"
+    assert result["image"]["pixel_spacing_mm"] == [0.15, 0.15]
+    assert result["image"]["spacing_source"] == "PixelSpacing"
+    assert result["patient"] == {"sex": "F", "age_years": pytest.approx(53.71, abs=0.01)}
+    assert [bone["name"] for bone in result["bones"]] == ["II", "III", "IV"]
+    for bone, tube in zip(result["bones"], DEFAULT_TUBES, strict=True):
+        assert bone["width_mm"] == pytest.approx(tube.width_mm, abs=0.05)
+        assert bone["cortical_thickness_mm"] == pytest.approx(tube.thickness_mm, abs=0.04)
+        assert bone["n_profiles"] >= 100
+        # Coordinates are (x = column, y = row): these tubes run down the image, so x is nearly constant.
+        (x0, y0), (x1, y1) = bone["axis_px"]
+        assert abs(x1 - x0) < 3
+        assert abs(y1 - y0) == pytest.approx(tube.length_mm / 0.15, abs=8)
+        assert x0 == pytest.approx(tube.centre_mm[0] / 0.15, abs=2)
+        assert len(bone["roi_px"]) == 4
+        assert len(bone["edges_px"]["outer_left"]) == bone["n_profiles"]
+    assert result["dxr_bmd_g_cm2"] == pytest.approx(np.mean([b["bmd_g_cm2"] for b in result["bones"]]), abs=1e-4)
+    assert result["calibration"]["id"] == "dxr-bmd-method"
+    assert "DXR-BMD" in capsys.readouterr().out
+
+
+def test_analyze_with_a_mask_directory_and_a_refused_file(hand, tmp_path: Path, capsys):
+    image, labels = hand
+    bogus = tmp_path / "notes.dcm"
+    bogus.write_text("not an image")
+    unlabelled = tmp_path / "unlabelled.dcm"
+    unlabelled.write_bytes(image.read_bytes())
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    (masks / "hand_labels.png").write_bytes(labels.read_bytes())
+    (masks / "notes_labels.png").write_bytes(labels.read_bytes())
+    out = tmp_path / "out"
+    status = main(["analyze", str(image), str(bogus), str(unlabelled), "--masks", str(masks), "--out", str(out)])
+    assert status == 1
+    assert json.loads((out / "hand.json").read_text())["status"] == "ok"
+    refused = json.loads((out / "notes.json").read_text())
+    assert refused["status"] == "rejected"
+    assert refused["rejection_reasons"][0]["code"] == "not_dicom"
+    missing = json.loads((out / "unlabelled.json").read_text())
+    assert missing["rejection_reasons"][0]["code"] == "invalid_label_map"
+    assert "REJECTED [not_dicom]" in capsys.readouterr().out
+
+
+def test_analyze_without_masks_is_a_usage_error(hand, tmp_path: Path, capsys):
+    assert main(["analyze", str(hand[0]), "--out", str(tmp_path)]) == 2
+    assert "--masks" in capsys.readouterr().err
+
+
+def test_label_map_on_another_grid_is_refused_with_its_reason(hand, tmp_path: Path):
+    image, _ = hand
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((10, 10), np.uint8))
+    assert main(["analyze", str(image), "--masks", str(wrong), "--out", str(tmp_path)]) == 1
+    result = json.loads((tmp_path / "hand.json").read_text())
+    assert result["rejection_reasons"][0]["code"] == "invalid_label_map"
+
+
+def test_no_spacing_means_no_numbers(hand, tmp_path: Path):
+    _, labels = hand
+    png = tmp_path / "hand.png"
+    Image.fromarray(np.asarray(Image.open(labels)) * 30).save(png)  # any 8-bit image will do as the radiograph
+    assert main(["analyze", str(png), "--masks", str(labels), "--out", str(tmp_path)]) == 1
+    result = json.loads((tmp_path / "hand.json").read_text())
+    assert result["rejection_reasons"][0]["code"] == "spacing_missing"
+    assert result["dxr_bmd_g_cm2"] is None
+    assert all(bone["width_mm"] is None for bone in result["bones"])
