@@ -32,7 +32,7 @@ __all__ = [
 BONE_LABELS = {"II": 1, "III": 2, "IV": 3}
 CANAL_LABELS = {"II": 4, "III": 5, "IV": 6}
 
-_PROFILE_STEP_PX = 0.5  # sampling step along a profile
+_PROFILE_STEP_PX = 1.0  # sampling step along a profile (cell-averaged model: no finer step needed)
 _MIN_PROFILES, _MAX_PROFILES = 120, 240
 _SOFT_TISSUE_MARGIN = 0.7  # profile extends this fraction of the shaft radius beyond each outer edge
 _MIN_MASK_PIXELS = 30

@@ -98,14 +98,14 @@ def tube_profile_model(positions_px: np.ndarray, parameters: np.ndarray, step_px
     """
     edges = parameters[:, :4]
     sigma_samples = np.exp(parameters[:, 4]) / step_px
-    path = hollow_tube_path(
-        positions_px[None, :],
-        edges[:, 0:1],
-        edges[:, 1:2],
-        edges[:, 2:3],
-        edges[:, 3:4],
-        cell=step_px,
+    # Cell-averaged path (exact): chord integrals at the M+1 cell boundaries, differenced.
+    boundaries = np.append(positions_px - step_px / 2, positions_px[-1] + step_px / 2)[None, :]
+    centre = (edges[:, 0:1] + edges[:, 3:4]) / 2
+    canal_centre = (edges[:, 1:2] + edges[:, 2:3]) / 2
+    area = chord_integral(boundaries - centre, (edges[:, 3:4] - edges[:, 0:1]) / 2) - chord_integral(
+        boundaries - canal_centre, (edges[:, 2:3] - edges[:, 1:2]) / 2
     )
+    path = np.diff(area, axis=1) / step_px
     m = positions_px.size
     padded = 1 << int(np.ceil(np.log2(m + 8 * _SIGMA_RANGE_PX[1] / step_px)))
     spectrum = np.fft.rfft(path, n=padded, axis=1)
@@ -198,40 +198,51 @@ def fit_tube_profiles(
         [np.asarray(initial_edges_px, dtype=np.float64), np.full((n, 1), np.log(initial_sigma_px))], axis=1
     )
     parameters = _constrain(parameters, limit_px)
-    _, residuals = _project(tube_profile_model(positions_px, parameters, step_px), background, profiles, weights)
+
+    def residuals_of(trial: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        model = tube_profile_model(positions_px, trial, step_px)
+        return _project(model, background, profiles[rows], weights[rows])[1]
+
+    everything = np.arange(n)
+    residuals = residuals_of(parameters, everything)
     cost = _cost(residuals, weights)
     damping = np.full(n, 1e-2)
     deltas = np.array([0.02, 0.02, 0.02, 0.02, 0.01])
+    active = np.ones(n, dtype=bool)  # profiles still moving; converged ones are left alone
     for _ in range(iterations):
-        jacobian = np.empty((n, 5, profiles.shape[1]))
-        for k in range(5):
-            shifted = parameters.copy()
-            shifted[:, k] += deltas[k]
-            _, r_k = _project(tube_profile_model(positions_px, shifted, step_px), background, profiles, weights)
-            jacobian[:, k, :] = (r_k - residuals) / deltas[k]
-        weighted_jacobian = jacobian * weights[:, None, :]
-        hessian = np.einsum("nkm,nlm->nkl", weighted_jacobian, jacobian)
-        gradient = np.einsum("nkm,nm->nk", weighted_jacobian, residuals)
-        diagonal = np.einsum("nkk->nk", hessian) + 1e-9
-        improved_any = False
-        for _attempt in range(4):
-            system = hessian + damping[:, None, None] * np.einsum("nk,kl->nkl", diagonal, np.eye(5))
-            step = -np.linalg.solve(system, gradient[..., None])[..., 0]
-            trial = _constrain(parameters + step, limit_px)
-            _, trial_residuals = _project(
-                tube_profile_model(positions_px, trial, step_px), background, profiles, weights
-            )
-            trial_cost = _cost(trial_residuals, weights)
-            better = trial_cost < cost
-            parameters[better] = trial[better]
-            residuals[better] = trial_residuals[better]
-            cost[better] = trial_cost[better]
-            damping = np.where(better, np.maximum(damping / 3.0, 1e-7), damping * 4.0)
-            improved_any |= bool(better.any())
-            if better.all():
-                break
-        if not improved_any or np.all(np.abs(step).max(axis=1) < 1e-4):
+        rows = np.flatnonzero(active)
+        if rows.size == 0:
             break
+        p, r, w = parameters[rows], residuals[rows], weights[rows]
+        jacobian = np.empty((rows.size, 5, profiles.shape[1]))
+        for k in range(5):
+            shifted = p.copy()
+            shifted[:, k] += deltas[k]
+            jacobian[:, k, :] = (residuals_of(shifted, rows) - r) / deltas[k]
+        weighted_jacobian = jacobian * w[:, None, :]
+        hessian = np.einsum("nkm,nlm->nkl", weighted_jacobian, jacobian)
+        gradient = np.einsum("nkm,nm->nk", weighted_jacobian, r)
+        diagonal = np.einsum("nkk->nk", hessian) + 1e-9
+        accepted = np.zeros(rows.size, dtype=bool)
+        largest_step = np.zeros(rows.size)
+        for _attempt in range(4):
+            pending = ~accepted
+            system = hessian + damping[rows, None, None] * np.einsum("nk,kl->nkl", diagonal, np.eye(5))
+            step = -np.linalg.solve(system, gradient[..., None])[..., 0]
+            trial = _constrain(p + step, limit_px)
+            trial_residuals = residuals_of(trial, rows)
+            trial_cost = _cost(trial_residuals, w)
+            better = pending & (trial_cost < cost[rows])
+            parameters[rows[better]] = trial[better]
+            residuals[rows[better]] = trial_residuals[better]
+            cost[rows[better]] = trial_cost[better]
+            largest_step[better] = np.abs(trial[better] - p[better]).max(axis=1)
+            damping[rows] = np.where(better, np.maximum(damping[rows] / 3.0, 1e-7), damping[rows] * 4.0)
+            accepted |= better
+            if accepted.all():
+                break
+        # Converged: no improvement left at any damping, or the accepted step is negligible.
+        active[rows] = accepted & (largest_step > 1e-3)
     coefficients, residuals = _project(
         tube_profile_model(positions_px, parameters, step_px), background, profiles, weights
     )
