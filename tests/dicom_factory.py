@@ -22,9 +22,7 @@ def bone_image(rows: int = 96, columns: int = 80, bits: int = 12) -> np.ndarray:
     y, x = np.mgrid[0:rows, 0:columns]
     distance = np.abs(x - columns / 2.0)
     outer, inner = columns * 0.2, columns * 0.1
-    path = 2 * np.sqrt(np.clip(outer**2 - distance**2, 0, None)) - 2 * np.sqrt(
-        np.clip(inner**2 - distance**2, 0, None)
-    )
+    path = 2 * np.sqrt(np.clip(outer**2 - distance**2, 0, None)) - 2 * np.sqrt(np.clip(inner**2 - distance**2, 0, None))
     top = 2**bits - 1
     image = 0.25 * top + 0.6 * top * path / path.max() + 0.05 * top * np.sin(y / 7.0)
     return np.clip(np.round(image), 0, top).astype(np.uint16)

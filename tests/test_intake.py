@@ -60,12 +60,8 @@ LOSSLESS_DCMTK = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("tool", "option", "syntax"), LOSSLESS_DCMTK, ids=[s.name for *_, s in LOSSLESS_DCMTK]
-)
-def test_lossless_syntaxes_encoded_by_dcmtk_decode_exactly(
-    dx_file: Path, tmp_path: Path, tool, option, syntax
-):
+@pytest.mark.parametrize(("tool", "option", "syntax"), LOSSLESS_DCMTK, ids=[s.name for *_, s in LOSSLESS_DCMTK])
+def test_lossless_syntaxes_encoded_by_dcmtk_decode_exactly(dx_file: Path, tmp_path: Path, tool, option, syntax):
     encoded = tmp_path / "encoded.dcm"
     dcmtk(tool, *([option] if option else []), dx_file, encoded)
     assert pydicom.dcmread(encoded, stop_before_pixels=True).file_meta.TransferSyntaxUID == syntax
@@ -136,9 +132,7 @@ def test_monochrome1_and_monochrome2_give_the_same_bright_bone_image(tmp_path: P
 
 def test_rescale_applies_before_monochrome1_inversion(tmp_path: Path):
     stored = bone_image(bits=12)
-    ds = dx_dataset(
-        4095 - stored, PhotometricInterpretation="MONOCHROME1", RescaleSlope=2, RescaleIntercept=-100
-    )
+    ds = dx_dataset(4095 - stored, PhotometricInterpretation="MONOCHROME1", RescaleSlope=2, RescaleIntercept=-100)
     radiograph = read_radiograph(save(ds, tmp_path / "rescaled.dcm"))
     assert radiograph.photometric_handling == ("rescale", "monochrome1_inverted")
     reference = read_radiograph(save(dx_dataset(stored), tmp_path / "plain.dcm")).pixels
@@ -158,9 +152,7 @@ def test_voi_window_applied_and_monotonic(tmp_path: Path):
 
 
 def test_pixel_spacing_wins_and_records_calibration(tmp_path: Path):
-    ds = dx_dataset(
-        PixelSpacing=[0.15, 0.16], ImagerPixelSpacing=[0.2, 0.2], PixelSpacingCalibrationType="GEOMETRY"
-    )
+    ds = dx_dataset(PixelSpacing=[0.15, 0.16], ImagerPixelSpacing=[0.2, 0.2], PixelSpacingCalibrationType="GEOMETRY")
     spacing = read_radiograph(save(ds, tmp_path / "a.dcm")).spacing
     assert (spacing.row_mm, spacing.column_mm) == (0.15, 0.16)
     assert spacing.source is SpacingSource.PIXEL_SPACING
@@ -168,9 +160,7 @@ def test_pixel_spacing_wins_and_records_calibration(tmp_path: Path):
 
 
 def test_imager_spacing_divided_by_magnification(tmp_path: Path):
-    ds = dx_dataset(
-        PixelSpacing=None, ImagerPixelSpacing=[0.143, 0.143], EstimatedRadiographicMagnificationFactor=1.1
-    )
+    ds = dx_dataset(PixelSpacing=None, ImagerPixelSpacing=[0.143, 0.143], EstimatedRadiographicMagnificationFactor=1.1)
     spacing = read_radiograph(save(ds, tmp_path / "a.dcm")).spacing
     assert spacing.row_mm == pytest.approx(0.13)
     assert spacing.source is SpacingSource.IMAGER_PIXEL_SPACING_MAGNIFICATION_CORRECTED
@@ -251,9 +241,7 @@ def test_age_in_years_exact(birth, study, expected):
 
 
 def test_birth_after_study_falls_back_to_patient_age():
-    assert age_in_years(
-        birth_date=dt.date(2030, 1, 1), study_date=dt.date(2024, 1, 1), patient_age="010W"
-    ) == (
+    assert age_in_years(birth_date=dt.date(2030, 1, 1), study_date=dt.date(2024, 1, 1), patient_age="010W") == (
         pytest.approx(10 * 7 / 365.25, abs=1e-4),
         "PatientAge",
     )
@@ -307,10 +295,7 @@ def test_non_image_sop_class(tmp_path: Path, sop_class: str):
 
 @pytest.mark.parametrize("modality", ["CT", "MR", "US", "NM"])
 def test_non_projection_modality(tmp_path: Path, modality: str):
-    assert (
-        _refusal(save(dx_dataset(Modality=modality), tmp_path / "a.dcm"))
-        is IntakeErrorCode.UNSUPPORTED_MODALITY
-    )
+    assert _refusal(save(dx_dataset(Modality=modality), tmp_path / "a.dcm")) is IntakeErrorCode.UNSUPPORTED_MODALITY
 
 
 def test_truncated_pixel_data(tmp_path: Path):
