@@ -21,8 +21,10 @@ import json
 import os
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pydicom
@@ -34,9 +36,17 @@ from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 from pydicom.uid import UID
 
 from dxr.analysis.densitometry import Calibration
+from dxr.analysis.reference import ReferenceTable, reference_table_from_mapping
+from dxr.analysis.scores import (
+    Precision,
+    ScoringPolicy,
+    precision_from_mapping,
+    scoring_policy_from_mapping,
+)
 
 __all__ = [
     "DEFAULT_CALIBRATION",
+    "DEFAULT_PRECISION",
     "MAX_PIXELS",
     "MAX_SIDE_PX",
     "IntakeError",
@@ -47,7 +57,11 @@ __all__ = [
     "age_in_years",
     "read_calibration",
     "read_label_map",
+    "read_precision",
     "read_radiograph",
+    "read_reference_table",
+    "read_scoring_policy",
+    "shipped_reference_tables",
 ]
 
 # A hand radiograph is at most ~43 cm at >= 0.05 mm: 8600 px. These bounds leave room and still refuse a
@@ -682,7 +696,10 @@ def _read_raster(path: Path, user_spacing: PixelSpacing | None) -> Radiograph:
 
 # ---------------------------------------------------------------------------------- label maps, calibration
 
-DEFAULT_CALIBRATION = Path(__file__).parent / "data" / "calibration-dxr-2026.1.json"
+_DATA = Path(__file__).parent / "data"
+DEFAULT_CALIBRATION = _DATA / "calibration-dxr-2026.1.json"
+DEFAULT_PRECISION = _DATA / "precision.json"
+_Loaded = TypeVar("_Loaded")
 
 
 def read_label_map(path: str | os.PathLike[str], shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -729,17 +746,40 @@ def read_label_map(path: str | os.PathLike[str], shape: tuple[int, int] | None =
     return labels.astype(np.uint8)
 
 
-def read_calibration(path: str | os.PathLike[str] | None = None) -> Calibration:
-    """Load a measurement calibration (density constant, ROI, pore radius); the shipped one by default."""
-
-    path = Path(path) if path is not None else DEFAULT_CALIBRATION
+def _read_data_file(path: Path, what: str, build: Callable[[Any], _Loaded]) -> _Loaded:
+    """Parse a JSON data file and validate it with ``build``; every error names the file."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read calibration ({exc})") from None
+        raise ValueError(f"{path}: cannot read {what} ({exc})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a calibration is a JSON object")
+        raise ValueError(f"{path}: a {what} is a JSON object")
     try:
-        return Calibration.from_mapping(data)
+        return build(data)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
+
+
+def read_calibration(path: str | os.PathLike[str] | None = None) -> Calibration:
+    """Load a measurement calibration (density constant, ROI, pore radius); the shipped one by default."""
+    return _read_data_file(Path(path or DEFAULT_CALIBRATION), "calibration", Calibration.from_mapping)
+
+
+def read_reference_table(path: str | os.PathLike[str]) -> ReferenceTable:
+    """Load and validate a DXR-BMD reference table (format in docs/scores.md)."""
+    return _read_data_file(Path(path), "reference table", reference_table_from_mapping)
+
+
+def shipped_reference_tables() -> tuple[ReferenceTable, ...]:
+    """The reference tables shipped in ``analysis/data`` (``reference-*.json``)."""
+    return tuple(read_reference_table(path) for path in sorted(_DATA.glob("reference-*.json")))
+
+
+def read_precision(path: str | os.PathLike[str] | None = None) -> Precision:
+    """Load the precision (CV) used for the least significant change; the shipped one by default."""
+    return _read_data_file(Path(path or DEFAULT_PRECISION), "precision", precision_from_mapping)
+
+
+def read_scoring_policy(path: str | os.PathLike[str]) -> ScoringPolicy:
+    """Load a site's scoring policy (default tables per sex, male T-score reference)."""
+    return _read_data_file(Path(path), "scoring policy", scoring_policy_from_mapping)

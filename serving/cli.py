@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 
-from dxr.analysis.intake import IntakeError, Radiograph, read_calibration, read_label_map, read_radiograph
-from dxr.analysis.measurement import measure_hand
-from dxr.serving.results import refused_document, result_document
+from dxr.analysis.intake import IntakeError, Radiograph, read_radiograph
+from dxr.serving.pipeline import AnalysisRequest, Pipeline, read_prior
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--out", required=True, metavar="DIR", help="output directory")
     analyze.add_argument("--calibration", metavar="JSON", help="measurement calibration file (default: shipped)")
     _add_spacing_option(analyze)
+    analyze.add_argument(
+        "--acquired-for-dxr",
+        action="store_true",
+        help="the hand view was taken for DXR-BMD (CPT 0750T); default: an earlier image, uploaded (0749T)",
+    )
+    analyze.add_argument(
+        "--prior",
+        action="append",
+        default=[],
+        metavar="RESULT_JSON",
+        help="an earlier result of the same patient (repeatable): adds change since prior, with significance",
+    )
+    analyze.add_argument(
+        "--reference-table", action="append", default=[], metavar="JSON", help="a site reference table (repeatable)"
+    )
+    analyze.add_argument("--scoring-policy", metavar="JSON", help="a site scoring policy (default tables, male T)")
     analyze.set_defaults(handler=_cmd_analyze)
 
     _add_phantom_parser(commands)
@@ -139,7 +154,14 @@ class _UsageError(Exception):
 def _cmd_analyze(args: argparse.Namespace) -> int:
     try:
         label_maps = _label_map_paths(args.files, args.masks)
-        calibration = read_calibration(args.calibration)
+        pipeline = Pipeline.load(
+            calibration=args.calibration, reference_tables=args.reference_table, scoring_policy=args.scoring_policy
+        )
+        request = AnalysisRequest(
+            pixel_spacing_mm=args.pixel_spacing,
+            acquired_for_dxr=args.acquired_for_dxr,
+            priors=tuple(read_prior(path) for path in args.prior),
+        )
     except (_UsageError, ValueError) as error:
         print(f"dxr analyze: {error}", file=sys.stderr)
         return 2
@@ -147,16 +169,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rejected = 0
     for file, label_map_path in zip(args.files, label_maps, strict=True):
-        try:
-            radiograph = read_radiograph(file, pixel_spacing_mm=args.pixel_spacing)
-            label_map = read_label_map(label_map_path, radiograph.shape)
-        except IntakeError as error:
-            document = refused_document(file, error)
-        else:
-            measurement = measure_hand(radiograph, label_map, calibration)
-            document = result_document(
-                radiograph, measurement, segmentation={"source": "label_map", "file": str(label_map_path)}
-            )
+        document = pipeline.analyze(file, label_map_path, request)
         target = out / f"{Path(file).stem}.json"
         target.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         rejected += document["status"] != "ok"
@@ -180,7 +193,12 @@ def _summary_line(file: str, document: dict, target: Path) -> str:
         for bone in document["bones"]
         if bone["status"] == "ok"
     )
-    return f"{file}: DXR-BMD {document['dxr_bmd_g_cm2']:.3f} g/cm2 ({bones} mm) -> {target}"
+    scores = ""
+    if document.get("t_score"):
+        scores += f", T {document['t_score']['reported']:+.1f}"
+    if document.get("z_score"):
+        scores += f", Z {document['z_score']['reported']:+.1f}"
+    return f"{file}: DXR-BMD {document['dxr_bmd_g_cm2']:.3f} g/cm2{scores} ({bones} mm) -> {target}"
 
 
 def describe(radiograph: Radiograph) -> dict[str, object]:

@@ -97,3 +97,38 @@ def test_no_spacing_means_no_numbers(hand, tmp_path: Path):
     assert result["rejection_reasons"][0]["code"] == "spacing_missing"
     assert result["dxr_bmd_g_cm2"] is None
     assert all(bone["width_mm"] is None for bone in result["bones"])
+
+
+def test_scores_and_change_since_prior_in_the_result(hand, tmp_path: Path):
+    image, labels = hand
+    first = tmp_path / "first"
+    assert main(["analyze", str(image), "--masks", str(labels), "--out", str(first), "--acquired-for-dxr"]) == 0
+    result = json.loads((first / "hand.json").read_text())
+    # A 53-year-old woman: T-score primary, WHO category labelled DXR-based, triage, relative fracture risk.
+    assert result["t_score"]["primary"] is True
+    assert "not a DXA diagnosis" in result["category"]["label"]
+    assert result["triage"]["band"] in {"osteoporosis_unlikely", "refer_for_central_dxa", "osteoporosis_likely"}
+    assert result["fracture_risk"]["relative_risk_vs_age_matched_average"] > 0
+    assert result["reference"]["t_score_table"]["id"] == "se-women-2013"
+    assert result["cpt_code"]["code"] == "0750T"
+    assert "change_since_prior" not in result
+
+    prior = dict(result, image={**result["image"], "acquisition_date": "2022-03-01"}, dxr_bmd_g_cm2=0.7)
+    prior_path = tmp_path / "prior.json"
+    prior_path.write_text(json.dumps(prior))
+    second = tmp_path / "second"
+    main(["analyze", str(image), "--masks", str(labels), "--out", str(second), "--prior", str(prior_path)])
+    follow_up = json.loads((second / "hand.json").read_text())
+    assert follow_up["cpt_code"]["code"] == "0749T"
+    (change,) = follow_up["change_since_prior"]["comparisons"]
+    assert change["delta_g_cm2"] == pytest.approx(follow_up["dxr_bmd_g_cm2"] - 0.7, abs=1e-4)
+    assert change["significant"] is True
+    assert change["interval_years"] == pytest.approx(2.0, abs=0.01)
+
+
+def test_unreadable_prior_is_a_usage_error(hand, tmp_path: Path, capsys):
+    image, labels = hand
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    assert main(["analyze", str(image), "--masks", str(labels), "--out", str(tmp_path), "--prior", str(bad)]) == 2
+    assert "bad.json: not a usable prior result" in capsys.readouterr().err
