@@ -106,6 +106,7 @@ class BoneGeometry:
     valid: np.ndarray
     residual_rms: np.ndarray
     amplitude: np.ndarray
+    contrast: np.ndarray
     blur_sigma_px: np.ndarray
     radial_side: str | None
     truncated: bool
@@ -192,6 +193,8 @@ def measure_shaft(
     roi: RegionOfInterest,
     *,
     radial_direction: np.ndarray | None = None,
+    smoothing_widths_px: tuple[float, ...] = (),
+    nonlinear: bool = False,
 ) -> BoneGeometry | None:
     """Fit the shaft of metacarpal ``bone`` ("II", "III" or "IV"); ``None`` when its mask is missing.
 
@@ -207,20 +210,38 @@ def measure_shaft(
         The region of interest as fractions of the bone length.
     radial_direction
         Unit vector (x, y) pointing towards the radial side of the hand, to name the cortices.
+    smoothing_widths_px, nonlinear
+        Extra response terms of the profile model (see :func:`dxr.analysis.profiles.fit_tube_profiles`).
     """
     bone_label, canal_label = BONE_LABELS[bone], CANAL_LABELS[bone]
-    mask = (label_map == bone_label) | (label_map == canal_label)
+    boxes = [box for box in ndimage.find_objects(label_map, max_label=6)[bone_label - 1 :: 3] if box is not None]
+    if not boxes:
+        return None
+    # Mask work happens in the bone's bounding box: a fraction of the image.
+    top, left = min(box[0].start for box in boxes), min(box[1].start for box in boxes)
+    bottom, right = max(box[0].stop for box in boxes), max(box[1].stop for box in boxes)
+    crop = label_map[top:bottom, left:right]
+    mask = (crop == bone_label) | (crop == canal_label)
     if mask.sum() < _MIN_MASK_PIXELS:
         return None
     mask = _largest_component(mask)
-    axis = fit_shaft_axis(mask)
+    offset = np.array([left, top], dtype=np.float64)
+    local_axis = fit_shaft_axis(mask)
+    axis = ShaftAxis(
+        local_axis.centroid_px + offset,
+        local_axis.direction,
+        local_axis.normal,
+        local_axis.curve,
+        local_axis.start_s,
+        local_axis.end_s,
+    )
     s0, s1 = region_of_interest(axis, roi)
     n_profiles = int(np.clip(round(s1 - s0), _MIN_PROFILES, _MAX_PROFILES))
     s = np.linspace(s0, s1, n_profiles)
     centres = axis.point(s)
     normals = axis.unit_normal(s)
 
-    half_width = _mask_half_width(mask, centres, normals)
+    half_width = _mask_half_width(mask, centres - offset, normals)
     extent = half_width * (1.0 + _SOFT_TISSUE_MARGIN) + 2.0
     positions = np.arange(-extent, extent + 1e-9, _PROFILE_STEP_PX)
     sample_x = centres[:, 0:1] + positions[None, :] * normals[:, 0:1]
@@ -232,7 +253,9 @@ def measure_shaft(
     weights = (inside & ~other_bone).astype(np.float64)
 
     initial = _initial_edges(positions, profiles, sampled_labels, bone_label, canal_label)
-    fit = fit_tube_profiles(positions, profiles, weights, initial)
+    fit = fit_tube_profiles(
+        positions, profiles, weights, initial, smoothing_widths_px=smoothing_widths_px, nonlinear=nonlinear
+    )
     valid = _reject_outliers(fit.edges_px, fit.residual_rms, fit.amplitude, fit.blur_sigma_px, weights, extent)
 
     texture = _texture_statistics(positions, fit.residuals, weights, fit.edges_px, fit.blur_sigma_px, valid)
@@ -255,9 +278,10 @@ def measure_shaft(
         valid=valid,
         residual_rms=fit.residual_rms,
         amplitude=fit.amplitude,
+        contrast=fit.contrast,
         blur_sigma_px=fit.blur_sigma_px,
         radial_side=radial_side,
-        truncated=_touches_border(mask),
+        truncated=_touches_border(mask, (top, left), label_map.shape),
         saturated_fraction=saturated,
         cortex_texture_variance=texture[0],
         background_texture_variance=texture[1],
@@ -273,8 +297,15 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
     return labelled == (int(np.argmax(sizes)) + 1)
 
 
-def _touches_border(mask: np.ndarray, margin: int = 2) -> bool:
-    return bool(mask[:margin].any() or mask[-margin:].any() or mask[:, :margin].any() or mask[:, -margin:].any())
+def _touches_border(mask: np.ndarray, origin: tuple[int, int], shape: tuple[int, ...], margin: int = 2) -> bool:
+    """Whether a mask (cropped at ``origin`` from an image of ``shape``) comes within ``margin`` of its edge."""
+    rows, columns = np.nonzero(mask)
+    return bool(
+        rows.min() + origin[0] < margin
+        or columns.min() + origin[1] < margin
+        or rows.max() + origin[0] >= shape[0] - margin
+        or columns.max() + origin[1] >= shape[1] - margin
+    )
 
 
 def _mask_half_width(mask: np.ndarray, centres: np.ndarray, normals: np.ndarray) -> float:

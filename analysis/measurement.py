@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from dxr.analysis.densitometry import (
     Calibration,
@@ -29,6 +30,11 @@ from dxr.analysis.quality import LIMITS, Flag, ReasonCode
 __all__ = ["BoneMeasurement", "HandMeasurement", "measure_hand"]
 
 BONE_NAMES = ("II", "III", "IV")
+# The profile model's extra response terms (see profiles.fit_tube_profiles): vendors' edge enhancement and
+# grey-scale curves change the profile shape; the tube model plus the model smoothed by these widths and
+# the squared model span what unsharp masking and smooth LUTs do. Chosen on phantoms (benchmarks/).
+RESPONSE_SMOOTHING_MM = (0.7, 2.0)
+_NOMINAL_SPACING_MM = 0.15  # only to size the smoothing when an image has no spacing (no mm output then)
 
 
 @dataclass(frozen=True)
@@ -139,13 +145,18 @@ def measure_hand(radiograph: Radiograph, label_map: np.ndarray, calibration: Cal
 
 def _radial_direction(label_map: np.ndarray) -> np.ndarray | None:
     """Unit vector from metacarpal IV towards II (towards the thumb), from the label centroids."""
+    boxes = ndimage.find_objects(label_map, max_label=6)
     centroids = {}
-    for name in ("II", "IV", "III"):
-        rows, columns = np.nonzero(np.isin(label_map, (BONE_LABELS[name], BONE_LABELS[name] + 3)))
-        if rows.size:
-            centroids[name] = np.array([columns.mean(), rows.mean()])
-    pairs = [("IV", "II"), ("III", "II"), ("IV", "III")]
-    for ulnar, radial in pairs:
+    for name, bone_label in BONE_LABELS.items():
+        found = [box for box in (boxes[bone_label - 1], boxes[bone_label + 2]) if box is not None]
+        if not found:
+            continue
+        top, left = min(box[0].start for box in found), min(box[1].start for box in found)
+        bottom, right = max(box[0].stop for box in found), max(box[1].stop for box in found)
+        crop = label_map[top:bottom, left:right]
+        rows, columns = np.nonzero((crop == bone_label) | (crop == bone_label + 3))
+        centroids[name] = np.array([columns.mean() + left, rows.mean() + top])
+    for ulnar, radial in (("IV", "II"), ("III", "II"), ("IV", "III")):
         if ulnar in centroids and radial in centroids:
             vector = centroids[radial] - centroids[ulnar]
             norm = np.linalg.norm(vector)
@@ -163,7 +174,16 @@ def _measure_bone(
     mm_per_px: float | None,
     calibration: Calibration,
 ) -> BoneMeasurement:
-    geometry = measure_shaft(pixels, label_map, name, roi, radial_direction=radial_direction)
+    scale_mm = mm_per_px or _NOMINAL_SPACING_MM
+    geometry = measure_shaft(
+        pixels,
+        label_map,
+        name,
+        roi,
+        radial_direction=radial_direction,
+        smoothing_widths_px=tuple(width / scale_mm for width in RESPONSE_SMOOTHING_MM),
+        nonlinear=True,
+    )
     if geometry is None:
         flag = Flag(ReasonCode.BONE_NOT_FOUND, f"metacarpal {name} is not in the label map")
         return BoneMeasurement(name, "rejected", (flag,), 0, 0)
@@ -187,7 +207,7 @@ def _measure_bone(
     right_px = float(geometry.thickness_right_px[valid].mean())
     thickness_px = (left_px + right_px) / 2
     noise = float(np.median(geometry.residual_rms[valid]))
-    contrast = float(np.median(geometry.amplitude[valid])) * 2 * thickness_px
+    contrast = float(np.median(geometry.contrast[valid]))
     if noise > 0 and contrast / noise < LIMITS.min_contrast_to_noise:
         flags.append(Flag(ReasonCode.LOW_CONTRAST, f"contrast-to-noise {contrast / noise:.1f}"))
 

@@ -87,6 +87,7 @@ class TubeProfileFit:
     edges_px: np.ndarray
     blur_sigma_px: np.ndarray
     amplitude: np.ndarray
+    contrast: np.ndarray
     residual_rms: np.ndarray
     residuals: np.ndarray
 
@@ -96,6 +97,13 @@ def tube_profile_model(positions_px: np.ndarray, parameters: np.ndarray, step_px
 
     The blur is Gaussian, applied in the Fourier domain so that every profile can have its own width.
     """
+    return _model_terms(positions_px, parameters, step_px, ())[:, 0]
+
+
+def _model_terms(
+    positions_px: np.ndarray, parameters: np.ndarray, step_px: float, smoothing_samples: tuple[float, ...]
+) -> np.ndarray:
+    """(N, 1 + len(smoothing_samples), M): the blurred path, then the same smoothed further by each width."""
     edges = parameters[:, :4]
     sigma_samples = np.exp(parameters[:, 4]) / step_px
     # Cell-averaged path (exact): chord integrals at the M+1 cell boundaries, differenced.
@@ -107,11 +115,13 @@ def tube_profile_model(positions_px: np.ndarray, parameters: np.ndarray, step_px
     )
     path = np.diff(area, axis=1) / step_px
     m = positions_px.size
-    padded = 1 << int(np.ceil(np.log2(m + 8 * _SIGMA_RANGE_PX[1] / step_px)))
+    widest = max((_SIGMA_RANGE_PX[1] / step_px, *smoothing_samples))
+    padded = 1 << int(np.ceil(np.log2(m + 4 * widest)))  # 4 widths of zero padding: wrap-around below 1e-3
     spectrum = np.fft.rfft(path, n=padded, axis=1)
-    frequency = np.fft.rfftfreq(padded)
-    spectrum *= np.exp(-2.0 * (np.pi * frequency[None, :] * sigma_samples[:, None]) ** 2)
-    return np.fft.irfft(spectrum, n=padded, axis=1)[:, :m]
+    squared_frequency = (np.pi * np.fft.rfftfreq(padded)) ** 2
+    spectrum *= np.exp(-2.0 * squared_frequency[None, :] * sigma_samples[:, None] ** 2)
+    spectra = [spectrum] + [spectrum * np.exp(-2.0 * squared_frequency * width**2) for width in smoothing_samples]
+    return np.fft.irfft(np.stack(spectra, axis=1), n=padded, axis=2)[:, :, :m]
 
 
 def _background_basis(positions_px: np.ndarray) -> np.ndarray:
@@ -120,18 +130,29 @@ def _background_basis(positions_px: np.ndarray) -> np.ndarray:
 
 
 def _project(
-    model: np.ndarray, background: np.ndarray, profiles: np.ndarray, weights: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Best amplitude + quadratic background for each profile; returns (coefficients (N,4), residuals)."""
-    n = model.shape[0]
-    basis = np.concatenate([model[:, None, :], np.broadcast_to(background, (n, *background.shape))], axis=1)
+    terms: np.ndarray, background: np.ndarray, profiles: np.ndarray, weights: np.ndarray, nonlinear: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Best linear combination of the response terms and the background for each profile.
+
+    ``terms`` is (N, K, M) from :func:`_model_terms`; with ``nonlinear`` the square of the blurred path is
+    added (a smooth grey-scale curve: log, gamma, LUT). Returns (coefficients (N, K + extra + 3), residuals,
+    response (N, M): the fitted bone response without background); coefficient 0 is the amplitude of the path.
+    """
+    n = terms.shape[0]
+    parts = [terms]
+    if nonlinear:
+        parts.append(terms[:, :1] ** 2 / max(float(np.abs(terms[:, 0]).max()), 1e-9))
+    parts.append(np.broadcast_to(background, (n, *background.shape)))
+    basis = np.concatenate(parts, axis=1)
+    size = basis.shape[1]
     weighted = basis * weights[:, None, :]
     normal = np.einsum("nkm,nlm->nkl", weighted, basis)
-    normal += np.eye(4)[None] * (1e-9 * np.trace(normal, axis1=1, axis2=2)[:, None, None] + 1e-12)
+    normal += np.eye(size)[None] * (1e-9 * np.trace(normal, axis1=1, axis2=2)[:, None, None] + 1e-12)
     rhs = np.einsum("nkm,nm->nk", weighted, profiles)
     coefficients = np.linalg.solve(normal, rhs[..., None])[..., 0]
-    residuals = profiles - np.einsum("nk,nkm->nm", coefficients, basis)
-    return coefficients, residuals
+    fitted = np.einsum("nk,nkm->nm", coefficients, basis)
+    response = fitted - np.einsum("nk,km->nm", coefficients[:, -3:], background)
+    return coefficients, profiles - fitted, response
 
 
 def _cost(residuals: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -157,6 +178,8 @@ def fit_tube_profiles(
     initial_edges_px: np.ndarray,
     *,
     initial_sigma_px: float = 1.0,
+    smoothing_widths_px: tuple[float, ...] = (),
+    nonlinear: bool = False,
     iterations: int = 40,
 ) -> TubeProfileFit:
     """Fit the blurred hollow-tube model to each profile.
@@ -173,6 +196,11 @@ def fit_tube_profiles(
         (N, 4) starting edges: outer left, inner left, inner right, outer right.
     initial_sigma_px
         Starting blur width.
+    smoothing_widths_px
+        Widths of extra response terms: the model smoothed further by each, with free coefficients. A
+        vendor's unsharp masking, ``(1 + g)*I - g*G*I``, is exactly such a combination along a straight shaft.
+    nonlinear
+        Add the squared model as a term (a smooth grey-scale curve applied after the blur).
     iterations
         Levenberg-Marquardt iterations.
 
@@ -199,9 +227,14 @@ def fit_tube_profiles(
     )
     parameters = _constrain(parameters, limit_px)
 
+    smoothing_samples = tuple(width / step_px for width in smoothing_widths_px)
+
+    def project(trial: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        terms = _model_terms(positions_px, trial, step_px, smoothing_samples)
+        return _project(terms, background, profiles[rows], weights[rows], nonlinear)
+
     def residuals_of(trial: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        model = tube_profile_model(positions_px, trial, step_px)
-        return _project(model, background, profiles[rows], weights[rows])[1]
+        return project(trial, rows)[1]
 
     everything = np.arange(n)
     residuals = residuals_of(parameters, everything)
@@ -243,14 +276,13 @@ def fit_tube_profiles(
                 break
         # Converged: no improvement left at any damping, or the accepted step is negligible.
         active[rows] = accepted & (largest_step > 1e-3)
-    coefficients, residuals = _project(
-        tube_profile_model(positions_px, parameters, step_px), background, profiles, weights
-    )
+    coefficients, residuals, response = project(parameters, everything)
     weight_sum = np.maximum(weights.sum(axis=1), 1.0)
     return TubeProfileFit(
         edges_px=parameters[:, :4],
         blur_sigma_px=np.exp(parameters[:, 4]),
         amplitude=coefficients[:, 0],
+        contrast=np.ptp(response, axis=1),
         residual_rms=np.sqrt(_cost(residuals, weights) / weight_sum),
         residuals=residuals,
     )
