@@ -21,6 +21,7 @@ __all__ = [
     "dxr_bmd_g_cm2",
     "exton_smith_index",
     "metacarpal_index",
+    "pore_texture_per_unit_porosity",
     "volume_per_area_mm",
 ]
 
@@ -88,41 +89,46 @@ def dxr_bmd_g_cm2(vpa_mm: float, porosity: float, density_constant_g_cm3: float)
     return density_constant_g_cm3 * (vpa_mm / 10.0) * (1.0 - porosity)
 
 
-def cortical_porosity(
-    *,
-    cortex_variance: float,
-    background_variance: float,
-    amplitude: float,
-    cortex_path_px: float,
-    blur_sigma_px: float,
-    pore_radius_px: float,
+def pore_texture_per_unit_porosity(
+    *, amplitude: float, cortex_path_px: float, blur_sigma_px: float, pore_radius_px: float
 ) -> float:
-    """Cortical porosity from the excess intensity texture of the cortex over that of the soft tissue.
+    """Expected streak-texture variance of a cortex per unit porosity, in squared intensity units.
 
     Pores running along the shaft (Haversian and resorption canals) remove bone from the X-ray path at random
-    lateral positions, so the profile averaged along the shaft keeps a streak texture in the cortex while
-    noise averages away. Pores of radius rho (volume fraction p) crossed by a path of length l form a
-    Poisson train of pulses of area pi*rho**2; after a Gaussian blur sigma wider than the pores, Campbell's
-    theorem gives the variance ``p * l * sqrt(pi) * rho**2 / (2 * sigma)``, times ``amplitude**2`` in
-    intensity units. The soft tissue beside the bone, averaged the same way, gives the variance without
-    pores. Solving for p gives this estimate, clipped to [0, 0.5]. ``pore_radius_px`` is an effective radius
-    from the calibration (derived on phantoms of known porosity).
+    lateral positions. Pores of radius rho (volume fraction p) crossed by a path of length l form a Poisson
+    train of pulses of area pi*rho**2; after a Gaussian blur sigma wider than the pores, Campbell's theorem
+    gives the variance ``p * l * sqrt(pi) * rho**2 / (2 * sigma)``, times ``amplitude**2`` in intensity units.
 
-    >>> round(cortical_porosity(cortex_variance=2.0, background_variance=1.0, amplitude=1.0,
-    ...       cortex_path_px=10.0, blur_sigma_px=1.0, pore_radius_px=0.5), 4)  # 1 / (10 * 1.7725 * 0.25 / 2)
-    0.4514
+    >>> round(pore_texture_per_unit_porosity(amplitude=1.0, cortex_path_px=10.0, blur_sigma_px=1.0,
+    ...                                      pore_radius_px=0.5), 4)  # 10 * 1.7725 * 0.25 / 2
+    2.2156
     """
-    excess = max(cortex_variance - background_variance, 0.0)
-    per_unit_porosity = cortex_path_px * math.sqrt(math.pi) * pore_radius_px**2 / (2.0 * blur_sigma_px)
-    denominator = per_unit_porosity * amplitude**2
-    if not (np.isfinite(denominator) and denominator > 0):
-        return 0.0
-    return float(min(excess / denominator, 0.5))
+    return cortex_path_px * math.sqrt(math.pi) * pore_radius_px**2 / (2.0 * blur_sigma_px) * amplitude**2
+
+
+def cortical_porosity(texture_variances: list[float], per_unit_porosity: list[float]) -> float | None:
+    """Porosity from the pore texture of one or more cortices (pooled: sum of variances over sum of scales).
+
+    ``None`` when nothing usable was given; clipped to [0, 0.5].
+
+    >>> cortical_porosity([0.02, 0.04], [2.0, 2.0])
+    0.015
+    >>> cortical_porosity([-0.01], [2.0])
+    0.0
+    """
+    pairs = [(v, s) for v, s in zip(texture_variances, per_unit_porosity, strict=True) if np.isfinite(v + s) and s > 0]
+    if not pairs:
+        return None
+    return float(np.clip(sum(v for v, _ in pairs) / sum(s for _, s in pairs), 0.0, 0.5))
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """A versioned measurement method: the density constant, the region of interest, the pore radius.
+    """A versioned measurement method: density constant, region of interest, porosity settings.
+
+    ``bmd_porosity`` says which p enters DXR-BMD = c*VPA*(1 - p): ``"measured"`` (the texture estimate of the
+    hand) or ``"reference"`` (``reference_porosity``, a population value), the latter while the texture
+    estimate is too imprecise to enter a BMD (see docs/radiogrammetry.md).
 
     Loaded from a JSON file (``analysis/data/calibration-*.json``) by :func:`dxr.analysis.intake.read_calibration`;
     every result records ``id`` and ``version``. ``derived`` says whether the constant is a modelling choice
@@ -135,6 +141,8 @@ class Calibration:
     roi_start_fraction: float
     roi_end_fraction: float
     pore_radius_mm: float
+    reference_porosity: float
+    bmd_porosity: str
     derived: bool
     derivation: str
     sources: tuple[str, ...]
@@ -148,6 +156,10 @@ class Calibration:
             raise ValueError("ROI fractions must satisfy 0 < roi_start_fraction < roi_end_fraction < 1")
         if not 0.0 < self.pore_radius_mm < 1.0:
             raise ValueError(f"pore_radius_mm {self.pore_radius_mm} outside (0, 1) mm")
+        if not 0.0 <= self.reference_porosity < 0.5:
+            raise ValueError(f"reference_porosity {self.reference_porosity} outside [0, 0.5)")
+        if self.bmd_porosity not in ("reference", "measured"):
+            raise ValueError(f"bmd_porosity must be 'reference' or 'measured', got {self.bmd_porosity!r}")
         if self.derived and not self.derivation:
             raise ValueError("a derived calibration must say how it was derived")
 
@@ -162,6 +174,8 @@ class Calibration:
                 roi_start_fraction=float(data["roi_start_fraction"]),  # type: ignore[arg-type]
                 roi_end_fraction=float(data["roi_end_fraction"]),  # type: ignore[arg-type]
                 pore_radius_mm=float(data["pore_radius_mm"]),  # type: ignore[arg-type]
+                reference_porosity=float(data["reference_porosity"]),  # type: ignore[arg-type]
+                bmd_porosity=str(data["bmd_porosity"]),
                 derived=bool(data["derived"]),
                 derivation=str(data.get("derivation", "")),
                 sources=tuple(str(source) for source in data.get("sources", ())),  # type: ignore[union-attr]

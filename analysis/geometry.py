@@ -36,6 +36,7 @@ _PROFILE_STEP_PX = 1.0  # sampling step along a profile (cell-averaged model: no
 _MIN_PROFILES, _MAX_PROFILES = 120, 240
 _SOFT_TISSUE_MARGIN = 0.7  # profile extends this fraction of the shaft radius beyond each outer edge
 _MIN_MASK_PIXELS = 30
+_TEXTURE_BLOCK, _TEXTURE_GAP = 12, 2  # profiles per block for the porosity texture, and left out at its ends
 
 
 @dataclass(frozen=True)
@@ -407,33 +408,39 @@ def _texture_statistics(
     blur_sigma: np.ndarray,
     valid: np.ndarray,
 ) -> tuple[float, float, float]:
-    """Streak texture of the cortex and of the soft tissue, for the porosity estimate.
+    """Streak texture of the cortex, for the porosity estimate.
 
-    Residuals are averaged along the shaft (noise averages away, pores running along the shaft do not), the
-    slow trend is removed, and the variance is taken over the two cortices and over the two soft-tissue
-    bands. Returns (cortex variance, soft-tissue variance, mean cortical path length in pixels); NaN when
-    too few profiles or samples are available.
+    Pores run along the shaft, so their mark on the fit residuals repeats from one profile to the next,
+    while noise does not. The residuals are aligned on each profile's own fitted centre, averaged in short
+    blocks along the shaft, high-pass filtered, and the covariance between *neighbouring* blocks (separated
+    by a gap, so that no noise is shared) is taken over the two cortices: noise drops out of it, pores
+    longer than the block spacing stay. The same statistic over the soft tissue is returned as a reference
+    for texture that is not porosity. Returns (cortex covariance, soft-tissue covariance, mean cortical path
+    length in pixels); NaN when too few profiles are valid.
     """
-    if valid.sum() < 10:
-        return (float("nan"),) * 3
-    used = weights[valid] > 0
-    counts = used.sum(axis=0)
-    if counts.max() == 0:
-        return (float("nan"),) * 3
-    mean_residual = np.where(used, residuals[valid], 0.0).sum(axis=0) / np.maximum(counts, 1)
-    mean_residual[counts == 0] = mean_residual[counts > 0].mean()
+    nan3 = (float("nan"),) * 3
+    rows = np.flatnonzero(valid & (weights.mean(axis=1) > 0.99))
+    if rows.size < 3 * _TEXTURE_BLOCK:
+        return nan3
     step = positions[1] - positions[0]
-    sigma = float(np.median(blur_sigma[valid]))
-    detrended = mean_residual - ndimage.gaussian_filter1d(mean_residual, sigma=4.0 * sigma / step)
-    ol, il, ir, orr = np.median(edges[valid], axis=0)
+    centres = (edges[rows, 0] + edges[rows, 3]) / 2
+    aligned = np.stack([np.interp(positions + c, positions, residuals[i]) for i, c in zip(rows, centres, strict=True)])
+    n_blocks = rows.size // _TEXTURE_BLOCK
+    blocks = aligned[: n_blocks * _TEXTURE_BLOCK].reshape(n_blocks, _TEXTURE_BLOCK, -1)
+    # Leave out the profiles at each block's end: neighbouring blocks then share no blurred noise.
+    means = blocks[:, _TEXTURE_GAP : _TEXTURE_BLOCK - _TEXTURE_GAP].mean(axis=1)
+    sigma = float(np.median(blur_sigma[rows]))
+    means = means - ndimage.gaussian_filter1d(means, sigma=4.0 * sigma / step, axis=1)
+    ol, il, ir, orr = np.median(edges[rows], axis=0) - np.median(centres)
     guard = 1.5 * sigma
     cortex = ((positions > ol + guard) & (positions < il - guard)) | (
         (positions > ir + guard) & (positions < orr - guard)
     )
     tissue = ((positions < ol - 2 * guard) | (positions > orr + 2 * guard)) & (
-        np.abs(positions) < positions.max() - 4.0 * sigma
+        np.abs(positions) < positions.max() - 4.0 * sigma - np.abs(centres).max()
     )
     if cortex.sum() < 4 or tissue.sum() < 4:
-        return (float("nan"),) * 3
+        return nan3
+    neighbours = means[:-1] * means[1:]
     path = hollow_tube_path(positions[cortex], ol, il, ir, orr)
-    return float(np.var(detrended[cortex])), float(np.var(detrended[tissue])), float(path.mean())
+    return float(neighbours[:, cortex].mean()), float(neighbours[:, tissue].mean()), float(path.mean())

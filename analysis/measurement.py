@@ -8,6 +8,7 @@ that much, the image is rejected, since neither can be singled out.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ from dxr.analysis.densitometry import (
     dxr_bmd_g_cm2,
     exton_smith_index,
     metacarpal_index,
+    pore_texture_per_unit_porosity,
     volume_per_area_mm,
 )
 from dxr.analysis.geometry import BONE_LABELS, BoneGeometry, RegionOfInterest, measure_shaft
@@ -52,7 +54,7 @@ class BoneMeasurement:
     cortical_thickness_ulnar_mm: float | None = None
     length_mm: float | None = None
     vpa_mm: float | None = None
-    porosity: float | None = None
+    porosity: float | None = None  # texture estimate of this bone alone (experimental)
     bmd_g_cm2: float | None = None
     mci: float | None = None
     barnett_nordin_index: float | None = None
@@ -73,7 +75,8 @@ class HandMeasurement:
     dxr_bmd_g_cm2: float | None = None
     bhi: float | None = None
     mci: float | None = None
-    porosity: float | None = None
+    porosity: float | None = None  # texture estimate pooled over the accepted bones (experimental)
+    bmd_porosity: float | None = None  # the p that entered DXR-BMD (calibration.bmd_porosity says which)
     cortical_thickness_mm: float | None = None
     width_mm: float | None = None
 
@@ -125,6 +128,25 @@ def measure_hand(radiograph: Radiograph, label_map: np.ndarray, calibration: Cal
     if image_flags:
         return HandMeasurement("rejected", tuple(image_flags), bones, (), calibration)
 
+    # Porosity of the hand: the texture of all accepted cortices pooled (one estimate is too noisy).
+    hand_porosity = cortical_porosity(
+        [bone.geometry.cortex_texture_variance for bone in accepted],  # type: ignore[union-attr]
+        [_pore_scale(bone.geometry, calibration, mm_per_px) for bone in accepted],  # type: ignore[arg-type]
+    )
+    if calibration.bmd_porosity == "measured" and hand_porosity is not None:
+        bmd_porosity = hand_porosity
+    else:
+        bmd_porosity = calibration.reference_porosity
+    bones = tuple(
+        dataclasses.replace(
+            bone, bmd_g_cm2=dxr_bmd_g_cm2(bone.vpa_mm, bmd_porosity, calibration.density_constant_g_cm3)
+        )
+        if bone.status == "ok"
+        else bone
+        for bone in bones
+    )
+    accepted = [bone for bone in bones if bone.status == "ok"]
+
     def mean(field: str) -> float:
         return float(np.mean([getattr(bone, field) for bone in accepted]))
 
@@ -137,7 +159,8 @@ def measure_hand(radiograph: Radiograph, label_map: np.ndarray, calibration: Cal
         dxr_bmd_g_cm2=mean("bmd_g_cm2"),
         bhi=mean("bhi"),
         mci=mean("mci"),
-        porosity=mean("porosity"),
+        porosity=hand_porosity,
+        bmd_porosity=bmd_porosity,
         cortical_thickness_mm=mean("cortical_thickness_mm"),
         width_mm=mean("width_mm"),
     )
@@ -227,14 +250,7 @@ def _measure_bone(
     if not low <= thickness_mm / width_mm <= high:
         flags.append(Flag(ReasonCode.IMPLAUSIBLE_RATIO, f"T/W = {thickness_mm / width_mm:.3f} outside {low}-{high}"))
 
-    porosity = cortical_porosity(
-        cortex_variance=geometry.cortex_texture_variance,
-        background_variance=geometry.background_texture_variance,
-        amplitude=float(np.median(geometry.amplitude[valid])),
-        cortex_path_px=geometry.cortex_path_px,
-        blur_sigma_px=float(np.median(geometry.blur_sigma_px[valid])),
-        pore_radius_px=calibration.pore_radius_mm / mm_per_px,
-    )
+    porosity = cortical_porosity([geometry.cortex_texture_variance], [_pore_scale(geometry, calibration, mm_per_px)])
     if flags:
         return BoneMeasurement(name, "rejected", tuple(flags), n_valid, n_rejected, geometry=geometry)
     vpa = volume_per_area_mm(width_mm, thickness_mm)
@@ -251,12 +267,21 @@ def _measure_bone(
         length_mm=length_mm,
         vpa_mm=vpa,
         porosity=porosity,
-        bmd_g_cm2=dxr_bmd_g_cm2(vpa, porosity, calibration.density_constant_g_cm3),
         mci=metacarpal_index(width_mm, thickness_mm),
         barnett_nordin_index=barnett_nordin_index(width_mm, thickness_mm),
         exton_smith_index=exton_smith_index(width_mm, thickness_mm, length_mm),
         bhi=bone_health_index(width_mm, thickness_mm, length_mm),
         geometry=geometry,
+    )
+
+
+def _pore_scale(geometry: BoneGeometry, calibration: Calibration, mm_per_px: float) -> float:
+    valid = geometry.valid
+    return pore_texture_per_unit_porosity(
+        amplitude=float(np.median(geometry.amplitude[valid])),
+        cortex_path_px=geometry.cortex_path_px,
+        blur_sigma_px=float(np.median(geometry.blur_sigma_px[valid])),
+        pore_radius_px=calibration.pore_radius_mm / mm_per_px,
     )
 
 

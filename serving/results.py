@@ -94,6 +94,8 @@ def result_document(
             "density_constant_g_cm3": calibration.density_constant_g_cm3,
             "derived": calibration.derived,
             "roi_fraction_of_length": [calibration.roi_start_fraction, calibration.roi_end_fraction],
+            "bmd_porosity": calibration.bmd_porosity,
+            "reference_porosity": calibration.reference_porosity,
         },
         "segmentation": segmentation,
         "bones": [_bone(bone) for bone in measurement.bones],
@@ -102,6 +104,7 @@ def result_document(
         "bhi": _round(measurement.bhi, 4),
         "mci": _round(measurement.mci, 4),
         "porosity": _round(measurement.porosity, 4),
+        "bmd_porosity": _round(measurement.bmd_porosity, 4),
         "cortical_thickness_mm": _round(measurement.cortical_thickness_mm, 4),
         "width_mm": _round(measurement.width_mm, 4),
     }
