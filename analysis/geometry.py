@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from dxr.analysis.profiles import fit_tube_profiles, hollow_tube_path
+from dxr.analysis.profiles import best_fit, fit_tube_profiles, hollow_tube_path
 
 __all__ = [
     "BONE_LABELS",
@@ -254,10 +254,18 @@ def measure_shaft(
     weights = (inside & ~other_bone).astype(np.float64)
 
     initial = _initial_edges(positions, profiles, sampled_labels, bone_label, canal_label)
-    fit = fit_tube_profiles(
-        positions, profiles, weights, initial, smoothing_widths_px=smoothing_widths_px, nonlinear=nonlinear
+    weights *= _before_neighbours(positions, profiles, initial)
+    options = {"smoothing_widths_px": smoothing_widths_px, "nonlinear": nonlinear}
+    fit = fit_tube_profiles(positions, profiles, weights, initial, **options)
+    # Second start for every profile from the consensus shape (W and T barely change along the ROI): a
+    # profile caught in a local minimum (strong edge enhancement makes some) gets out of it.
+    fitted_centres = (fit.edges_px[:, 0] + fit.edges_px[:, 3]) / 2
+    consensus = fitted_centres[:, None] + np.median(fit.edges_px - fitted_centres[:, None], axis=0)
+    sigma = float(np.median(fit.blur_sigma_px))
+    fit = best_fit(fit, fit_tube_profiles(positions, profiles, weights, consensus, initial_sigma_px=sigma, **options))
+    valid = _reject_outliers(
+        positions, fit.edges_px, fit.residual_rms, fit.amplitude, fit.blur_sigma_px, weights, extent
     )
-    valid = _reject_outliers(fit.edges_px, fit.residual_rms, fit.amplitude, fit.blur_sigma_px, weights, extent)
 
     texture = _texture_statistics(positions, fit.residuals, weights, fit.edges_px, fit.blur_sigma_px, valid)
     bone_samples = (positions[None, :] > initial[:, :1]) & (positions[None, :] < initial[:, 3:])
@@ -352,6 +360,35 @@ def _initial_edges(
     return initial
 
 
+def _before_neighbours(positions: np.ndarray, profiles: np.ndarray, initial: np.ndarray) -> np.ndarray:
+    """Weights (N, M) that stop each profile in the valley before an unlabelled neighbouring bone.
+
+    Beyond the shaft the soft tissue is smooth; when the intensity climbs again by more than half of the
+    shaft's contrast (an edge-enhancement halo recovers less), another bone (metacarpal I or V, a sesamoid)
+    begins there, and the background model must not see it. The profile is cut at the valley's lowest point.
+    """
+    step = positions[1] - positions[0]
+    smooth = ndimage.gaussian_filter1d(profiles, sigma=1.5 / step, axis=1)
+    keep = np.ones_like(profiles)
+    for i in range(profiles.shape[0]):
+        left, right = initial[i, 0], initial[i, 3]
+        inside = (positions >= left) & (positions <= right)
+        if not inside.any():
+            continue
+        peak = smooth[i, inside].max()
+        for outward in (np.flatnonzero(positions > right + 1.0), np.flatnonzero(positions < left - 1.0)[::-1]):
+            if outward.size < 3:
+                continue
+            values = smooth[i, outward]
+            running_min = np.minimum.accumulate(values)
+            threshold = 0.5 * max(peak - values.min(), 1e-12)
+            climbed = np.flatnonzero(values - running_min > threshold)
+            if climbed.size:
+                valley = int(np.argmin(values[: climbed[0] + 1]))
+                keep[i, outward[valley:]] = 0.0
+    return keep
+
+
 def _extremum(
     positions: np.ndarray,
     values: np.ndarray,
@@ -373,6 +410,7 @@ def _extremum(
 
 
 def _reject_outliers(
+    positions: np.ndarray,
     edges: np.ndarray,
     residual_rms: np.ndarray,
     amplitude: np.ndarray,
@@ -381,7 +419,10 @@ def _reject_outliers(
     extent: float,
 ) -> np.ndarray:
     """Profiles that failed, fit badly, or disagree with their neighbours are not used."""
-    valid = (amplitude > 0) & (weights.mean(axis=1) > 0.8) & (blur_sigma < 6.0)
+    # The shaft and a margin of soft tissue on each side must be fully usable.
+    margin = 2.0 * blur_sigma[:, None] + 1.0
+    needed = (positions[None, :] > edges[:, :1] - margin) & (positions[None, :] < edges[:, 3:] + margin)
+    valid = (amplitude > 0) & np.all((weights > 0) | ~needed, axis=1) & (blur_sigma < 6.0)
     valid &= (edges[:, 0] > -extent + 1.0) & (edges[:, 3] < extent - 1.0)
     if valid.sum() < 5:
         return valid

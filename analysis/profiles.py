@@ -18,10 +18,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TubeProfileFit", "chord_integral", "fit_tube_profiles", "hollow_tube_path", "tube_profile_model"]
+__all__ = [
+    "TubeProfileFit",
+    "best_fit",
+    "chord_integral",
+    "fit_tube_profiles",
+    "hollow_tube_path",
+    "tube_profile_model",
+]
 
 _MIN_GAP_PX = 0.3  # smallest cortex or canal the fit may shrink to, in pixels
 _SIGMA_RANGE_PX = (0.25, 8.0)
+
+
+def best_fit(first: TubeProfileFit, second: TubeProfileFit) -> TubeProfileFit:
+    """Per profile, whichever of two fits of the same profiles left the smaller residual."""
+    second_wins = second.residual_rms < first.residual_rms
+
+    def pick(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.where(second_wins.reshape(-1, *([1] * (a.ndim - 1))), b, a)
+
+    return TubeProfileFit(
+        **{name: pick(getattr(first, name), getattr(second, name)) for name in TubeProfileFit.__dataclass_fields__}
+    )
 
 
 def chord_integral(x: np.ndarray, radius: np.ndarray | float) -> np.ndarray:
@@ -129,29 +148,37 @@ def _background_basis(positions_px: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(u), u, u * u], axis=0)  # (3, M)
 
 
-def _project(
-    terms: np.ndarray, background: np.ndarray, profiles: np.ndarray, weights: np.ndarray, nonlinear: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Best linear combination of the response terms and the background for each profile.
-
-    ``terms`` is (N, K, M) from :func:`_model_terms`; with ``nonlinear`` the square of the blurred path is
-    added (a smooth grey-scale curve: log, gamma, LUT). Returns (coefficients (N, K + extra + 3), residuals,
-    response (N, M): the fitted bone response without background); coefficient 0 is the amplitude of the path.
-    """
-    n = terms.shape[0]
-    parts = [terms]
-    if nonlinear:
-        parts.append(terms[:, :1] ** 2 / max(float(np.abs(terms[:, 0]).max()), 1e-9))
-    parts.append(np.broadcast_to(background, (n, *background.shape)))
-    basis = np.concatenate(parts, axis=1)
+def _solve(basis: np.ndarray, profiles: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least squares per profile: (coefficients (N, K), fitted (N, M))."""
     size = basis.shape[1]
     weighted = basis * weights[:, None, :]
     normal = np.einsum("nkm,nlm->nkl", weighted, basis)
     normal += np.eye(size)[None] * (1e-9 * np.trace(normal, axis1=1, axis2=2)[:, None, None] + 1e-12)
     rhs = np.einsum("nkm,nm->nk", weighted, profiles)
     coefficients = np.linalg.solve(normal, rhs[..., None])[..., 0]
-    fitted = np.einsum("nk,nkm->nm", coefficients, basis)
-    response = fitted - np.einsum("nk,km->nm", coefficients[:, -3:], background)
+    return coefficients, np.einsum("nk,nkm->nm", coefficients, basis)
+
+
+def _project(
+    terms: np.ndarray, background: np.ndarray, profiles: np.ndarray, weights: np.ndarray, nonlinear: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Best linear combination of the response terms and the background for each profile.
+
+    ``terms`` is (N, K, M) from :func:`_model_terms`. With ``nonlinear``, a grey-scale curve applied after
+    everything else (log, gamma, a vendor's tone curve) is modelled as a cubic of the linear fit: the linear
+    fit S is made first, then S**2 and S**3 (normalised) join the basis. Returns (coefficients, residuals,
+    response (N, M): the fitted profile less its linear background); coefficient 0 is the path's amplitude.
+    """
+    n = terms.shape[0]
+    background = np.broadcast_to(background, (n, *background.shape))
+    basis = np.concatenate([terms, background], axis=1)
+    coefficients, fitted = _solve(basis, profiles, weights)
+    if nonlinear:
+        low = fitted.min(axis=1, keepdims=True)
+        scaled = (fitted - low) / np.maximum(fitted.max(axis=1, keepdims=True) - low, 1e-12)
+        basis = np.concatenate([terms, scaled[:, None] ** 2, background], axis=1)
+        coefficients, fitted = _solve(basis, profiles, weights)
+    response = fitted - np.einsum("nk,nkm->nm", coefficients[:, -3:], background)
     return coefficients, profiles - fitted, response
 
 
@@ -200,7 +227,7 @@ def fit_tube_profiles(
         Widths of extra response terms: the model smoothed further by each, with free coefficients. A
         vendor's unsharp masking, ``(1 + g)*I - g*G*I``, is exactly such a combination along a straight shaft.
     nonlinear
-        Add the squared model as a term (a smooth grey-scale curve applied after the blur).
+        Model a smooth grey-scale curve applied to the whole profile (see :func:`_project`).
     iterations
         Levenberg-Marquardt iterations.
 
