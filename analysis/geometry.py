@@ -196,6 +196,7 @@ def measure_shaft(
     radial_direction: np.ndarray | None = None,
     smoothing_widths_px: tuple[float, ...] = (),
     nonlinear: bool = False,
+    max_blur_px: float = 8.0,
 ) -> BoneGeometry | None:
     """Fit the shaft of metacarpal ``bone`` ("II", "III" or "IV"); ``None`` when its mask is missing.
 
@@ -211,8 +212,8 @@ def measure_shaft(
         The region of interest as fractions of the bone length.
     radial_direction
         Unit vector (x, y) pointing towards the radial side of the hand, to name the cortices.
-    smoothing_widths_px, nonlinear
-        Extra response terms of the profile model (see :func:`dxr.analysis.profiles.fit_tube_profiles`).
+    smoothing_widths_px, nonlinear, max_blur_px
+        Response terms and blur limit of the profile model (see :func:`dxr.analysis.profiles.fit_tube_profiles`).
     """
     bone_label, canal_label = BONE_LABELS[bone], CANAL_LABELS[bone]
     boxes = [box for box in ndimage.find_objects(label_map, max_label=6)[bone_label - 1 :: 3] if box is not None]
@@ -255,7 +256,7 @@ def measure_shaft(
 
     initial = _initial_edges(positions, profiles, sampled_labels, bone_label, canal_label)
     weights *= _before_neighbours(positions, profiles, initial)
-    options = {"smoothing_widths_px": smoothing_widths_px, "nonlinear": nonlinear}
+    options = {"smoothing_widths_px": smoothing_widths_px, "nonlinear": nonlinear, "max_sigma_px": max_blur_px}
     fit = fit_tube_profiles(positions, profiles, weights, initial, **options)
     # Second start for every profile from the consensus shape (W and T barely change along the ROI): a
     # profile caught in a local minimum (strong edge enhancement makes some) gets out of it.
@@ -264,7 +265,7 @@ def measure_shaft(
     sigma = float(np.median(fit.blur_sigma_px))
     fit = best_fit(fit, fit_tube_profiles(positions, profiles, weights, consensus, initial_sigma_px=sigma, **options))
     valid = _reject_outliers(
-        positions, fit.edges_px, fit.residual_rms, fit.amplitude, fit.blur_sigma_px, weights, extent
+        positions, fit.edges_px, fit.residual_rms, fit.amplitude, fit.blur_sigma_px, weights, extent, max_blur_px
     )
 
     texture = _texture_statistics(positions, fit.residuals, weights, fit.edges_px, fit.blur_sigma_px, valid)
@@ -417,12 +418,13 @@ def _reject_outliers(
     blur_sigma: np.ndarray,
     weights: np.ndarray,
     extent: float,
+    max_blur_px: float,
 ) -> np.ndarray:
     """Profiles that failed, fit badly, or disagree with their neighbours are not used."""
     # The shaft and a margin of soft tissue on each side must be fully usable.
     margin = 2.0 * blur_sigma[:, None] + 1.0
     needed = (positions[None, :] > edges[:, :1] - margin) & (positions[None, :] < edges[:, 3:] + margin)
-    valid = (amplitude > 0) & np.all((weights > 0) | ~needed, axis=1) & (blur_sigma < 6.0)
+    valid = (amplitude > 0) & np.all((weights > 0) | ~needed, axis=1) & (blur_sigma < 0.99 * max_blur_px)
     valid &= (edges[:, 0] > -extent + 1.0) & (edges[:, 3] < extent - 1.0)
     if valid.sum() < 5:
         return valid

@@ -36,6 +36,8 @@ BONE_NAMES = ("II", "III", "IV")
 # grey-scale curves change the profile shape; the tube model plus the model smoothed by these widths and
 # the squared model span what unsharp masking and smooth LUTs do. Chosen on phantoms (benchmarks/).
 RESPONSE_SMOOTHING_MM = (0.7, 2.0)
+# Detector and focal-spot blur of hand radiography (sigma): well under the smoothing widths above.
+MAX_SYSTEM_BLUR_MM = 0.3
 _NOMINAL_SPACING_MM = 0.15  # only to size the smoothing when an image has no spacing (no mm output then)
 
 
@@ -206,6 +208,7 @@ def _measure_bone(
         radial_direction=radial_direction,
         smoothing_widths_px=tuple(width / scale_mm for width in RESPONSE_SMOOTHING_MM),
         nonlinear=True,
+        max_blur_px=max(MAX_SYSTEM_BLUR_MM / scale_mm, 1.5),
     )
     if geometry is None:
         flag = Flag(ReasonCode.BONE_NOT_FOUND, f"metacarpal {name} is not in the label map")

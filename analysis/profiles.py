@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 _MIN_GAP_PX = 0.3  # smallest cortex or canal the fit may shrink to, in pixels
-_SIGMA_RANGE_PX = (0.25, 8.0)
+_MIN_SIGMA_PX = 0.25
 
 
 def best_fit(first: TubeProfileFit, second: TubeProfileFit) -> TubeProfileFit:
@@ -134,7 +134,7 @@ def _model_terms(
     )
     path = np.diff(area, axis=1) / step_px
     m = positions_px.size
-    widest = max((_SIGMA_RANGE_PX[1] / step_px, *smoothing_samples))
+    widest = max((float(sigma_samples.max()), *smoothing_samples))
     padded = 1 << int(np.ceil(np.log2(m + 4 * widest)))  # 4 widths of zero padding: wrap-around below 1e-3
     spectrum = np.fft.rfft(path, n=padded, axis=1)
     squared_frequency = (np.pi * np.fft.rfftfreq(padded)) ** 2
@@ -186,7 +186,7 @@ def _cost(residuals: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.sum(weights * residuals**2, axis=1)
 
 
-def _constrain(parameters: np.ndarray, limit_px: float) -> np.ndarray:
+def _constrain(parameters: np.ndarray, limit_px: float, max_sigma_px: float) -> np.ndarray:
     p = parameters.copy()
     p[:, 0] = np.clip(p[:, 0], -limit_px, limit_px - 3 * _MIN_GAP_PX)
     p[:, 1] = np.maximum(p[:, 1], p[:, 0] + _MIN_GAP_PX)
@@ -194,7 +194,7 @@ def _constrain(parameters: np.ndarray, limit_px: float) -> np.ndarray:
     p[:, 3] = np.clip(np.maximum(p[:, 3], p[:, 2] + _MIN_GAP_PX), None, limit_px)
     p[:, 2] = np.minimum(p[:, 2], p[:, 3] - _MIN_GAP_PX)
     p[:, 1] = np.minimum(p[:, 1], p[:, 2] - _MIN_GAP_PX)
-    p[:, 4] = np.clip(p[:, 4], np.log(_SIGMA_RANGE_PX[0]), np.log(_SIGMA_RANGE_PX[1]))
+    p[:, 4] = np.clip(p[:, 4], np.log(_MIN_SIGMA_PX), np.log(max_sigma_px))
     return p
 
 
@@ -207,6 +207,7 @@ def fit_tube_profiles(
     initial_sigma_px: float = 1.0,
     smoothing_widths_px: tuple[float, ...] = (),
     nonlinear: bool = False,
+    max_sigma_px: float = 8.0,
     iterations: int = 40,
 ) -> TubeProfileFit:
     """Fit the blurred hollow-tube model to each profile.
@@ -228,6 +229,9 @@ def fit_tube_profiles(
         vendor's unsharp masking, ``(1 + g)*I - g*G*I``, is exactly such a combination along a straight shaft.
     nonlinear
         Model a smooth grey-scale curve applied to the whole profile (see :func:`_project`).
+    max_sigma_px
+        Largest blur the system can have. Keep it below the smoothing widths: a blur as wide as a smoothing
+        term could trade off against it (thin cortex, wide blur) and the edges would be ambiguous.
     iterations
         Levenberg-Marquardt iterations.
 
@@ -252,7 +256,7 @@ def fit_tube_profiles(
     parameters = np.concatenate(
         [np.asarray(initial_edges_px, dtype=np.float64), np.full((n, 1), np.log(initial_sigma_px))], axis=1
     )
-    parameters = _constrain(parameters, limit_px)
+    parameters = _constrain(parameters, limit_px, max_sigma_px)
 
     smoothing_samples = tuple(width / step_px for width in smoothing_widths_px)
 
@@ -289,7 +293,7 @@ def fit_tube_profiles(
             pending = ~accepted
             system = hessian + damping[rows, None, None] * np.einsum("nk,kl->nkl", diagonal, np.eye(5))
             step = -np.linalg.solve(system, gradient[..., None])[..., 0]
-            trial = _constrain(p + step, limit_px)
+            trial = _constrain(p + step, limit_px, max_sigma_px)
             trial_residuals = residuals_of(trial, rows)
             trial_cost = _cost(trial_residuals, w)
             better = pending & (trial_cost < cost[rows])
