@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from dxr.analysis.profiles import best_fit, fit_tube_profiles, hollow_tube_path
+from dxr.analysis.profiles import best_fit, fit_tube_profiles, hollow_tube_path, replace_rows, take_rows
 
 __all__ = [
     "BONE_LABELS",
@@ -33,7 +33,7 @@ BONE_LABELS = {"II": 1, "III": 2, "IV": 3}
 CANAL_LABELS = {"II": 4, "III": 5, "IV": 6}
 
 _PROFILE_STEP_PX = 1.0  # sampling step along a profile (cell-averaged model: no finer step needed)
-_MIN_PROFILES, _MAX_PROFILES = 120, 240
+_MIN_PROFILES, _MAX_PROFILES = 110, 160
 _SOFT_TISSUE_MARGIN = 0.7  # profile extends this fraction of the shaft radius beyond each outer edge
 _MIN_MASK_PIXELS = 30
 _TEXTURE_BLOCK, _TEXTURE_GAP = 12, 2  # profiles per block for the porosity texture, and left out at its ends
@@ -258,12 +258,25 @@ def measure_shaft(
     weights *= _before_neighbours(positions, profiles, initial)
     options = {"smoothing_widths_px": smoothing_widths_px, "nonlinear": nonlinear, "max_sigma_px": max_blur_px}
     fit = fit_tube_profiles(positions, profiles, weights, initial, **options)
-    # Second start for every profile from the consensus shape (W and T barely change along the ROI): a
-    # profile caught in a local minimum (strong edge enhancement makes some) gets out of it.
+    # Second start from the consensus shape (W and T barely change along the ROI) for the profiles that
+    # disagree with it: one caught in a local minimum (strong edge enhancement makes some) gets out of it.
     fitted_centres = (fit.edges_px[:, 0] + fit.edges_px[:, 3]) / 2
-    consensus = fitted_centres[:, None] + np.median(fit.edges_px - fitted_centres[:, None], axis=0)
-    sigma = float(np.median(fit.blur_sigma_px))
-    fit = best_fit(fit, fit_tube_profiles(positions, profiles, weights, consensus, initial_sigma_px=sigma, **options))
+    offsets = fit.edges_px - fitted_centres[:, None]
+    consensus = np.median(offsets, axis=0)
+    tolerance = 0.05 * (consensus[3] - consensus[0])
+    suspect = np.flatnonzero(
+        (np.abs(offsets - consensus).max(axis=1) > tolerance) | (fit.residual_rms > 1.5 * np.median(fit.residual_rms))
+    )
+    if suspect.size:
+        refit = fit_tube_profiles(
+            positions,
+            profiles[suspect],
+            weights[suspect],
+            fitted_centres[suspect, None] + consensus,
+            initial_sigma_px=float(np.median(fit.blur_sigma_px)),
+            **options,
+        )
+        fit = replace_rows(fit, suspect, best_fit(take_rows(fit, suspect), refit))
     valid = _reject_outliers(
         positions, fit.edges_px, fit.residual_rms, fit.amplitude, fit.blur_sigma_px, weights, extent, max_blur_px
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
 
 __all__ = [
     "TubeProfileFit",
@@ -24,6 +25,8 @@ __all__ = [
     "chord_integral",
     "fit_tube_profiles",
     "hollow_tube_path",
+    "replace_rows",
+    "take_rows",
     "tube_profile_model",
 ]
 
@@ -41,6 +44,21 @@ def best_fit(first: TubeProfileFit, second: TubeProfileFit) -> TubeProfileFit:
     return TubeProfileFit(
         **{name: pick(getattr(first, name), getattr(second, name)) for name in TubeProfileFit.__dataclass_fields__}
     )
+
+
+def take_rows(fit: TubeProfileFit, rows: np.ndarray) -> TubeProfileFit:
+    """The fit of the profiles ``rows`` only."""
+    return TubeProfileFit(**{name: getattr(fit, name)[rows] for name in TubeProfileFit.__dataclass_fields__})
+
+
+def replace_rows(fit: TubeProfileFit, rows: np.ndarray, new: TubeProfileFit) -> TubeProfileFit:
+    """``fit`` with the profiles ``rows`` replaced by ``new``."""
+    fields = {}
+    for name in TubeProfileFit.__dataclass_fields__:
+        values = getattr(fit, name).copy()
+        values[rows] = getattr(new, name)
+        fields[name] = values
+    return TubeProfileFit(**fields)
 
 
 def chord_integral(x: np.ndarray, radius: np.ndarray | float) -> np.ndarray:
@@ -135,12 +153,12 @@ def _model_terms(
     path = np.diff(area, axis=1) / step_px
     m = positions_px.size
     widest = max((float(sigma_samples.max()), *smoothing_samples))
-    padded = 1 << int(np.ceil(np.log2(m + 4 * widest)))  # 4 widths of zero padding: wrap-around below 1e-3
-    spectrum = np.fft.rfft(path, n=padded, axis=1)
-    squared_frequency = (np.pi * np.fft.rfftfreq(padded)) ** 2
+    padded = scipy.fft.next_fast_len(int(np.ceil(m + 4 * widest)), real=True)  # 4 widths: wrap-around < 1e-3
+    spectrum = scipy.fft.rfft(path, n=padded, axis=1)
+    squared_frequency = (np.pi * scipy.fft.rfftfreq(padded)) ** 2
     spectrum *= np.exp(-2.0 * squared_frequency[None, :] * sigma_samples[:, None] ** 2)
     spectra = [spectrum] + [spectrum * np.exp(-2.0 * squared_frequency * width**2) for width in smoothing_samples]
-    return np.fft.irfft(np.stack(spectra, axis=1), n=padded, axis=2)[:, :, :m]
+    return scipy.fft.irfft(np.stack(spectra, axis=1), n=padded, axis=2)[:, :, :m]
 
 
 def _background_basis(positions_px: np.ndarray) -> np.ndarray:
@@ -152,11 +170,11 @@ def _solve(basis: np.ndarray, profiles: np.ndarray, weights: np.ndarray) -> tupl
     """Weighted least squares per profile: (coefficients (N, K), fitted (N, M))."""
     size = basis.shape[1]
     weighted = basis * weights[:, None, :]
-    normal = np.einsum("nkm,nlm->nkl", weighted, basis)
+    normal = weighted @ basis.transpose(0, 2, 1)
     normal += np.eye(size)[None] * (1e-9 * np.trace(normal, axis1=1, axis2=2)[:, None, None] + 1e-12)
-    rhs = np.einsum("nkm,nm->nk", weighted, profiles)
-    coefficients = np.linalg.solve(normal, rhs[..., None])[..., 0]
-    return coefficients, np.einsum("nk,nkm->nm", coefficients, basis)
+    rhs = weighted @ profiles[:, :, None]
+    coefficients = np.linalg.solve(normal, rhs)[..., 0]
+    return coefficients, (coefficients[:, None, :] @ basis)[:, 0]
 
 
 def _project(
@@ -306,7 +324,7 @@ def fit_tube_profiles(
             if accepted.all():
                 break
         # Converged: no improvement left at any damping, or the accepted step is negligible.
-        active[rows] = accepted & (largest_step > 1e-3)
+        active[rows] = accepted & (largest_step > 5e-3)
     coefficients, residuals, response = project(parameters, everything)
     weight_sum = np.maximum(weights.sum(axis=1), 1.0)
     return TubeProfileFit(

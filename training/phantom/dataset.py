@@ -440,12 +440,12 @@ def _json_ready(value: Any) -> Any:
 # ------------------------------------------------------------------------------------------------ one case
 
 
-def case_name(seed: int, index: int) -> str:
-    """File stem of case ``index`` of the dataset with ``seed``."""
-    return f"phantom_{seed}_{index:05d}"
+def case_name(seed: int, index: int, repeat: int = 0) -> str:
+    """File stem of case ``index`` of the dataset with ``seed`` (and of its ``repeat``-th re-imaging)."""
+    return f"phantom_{seed}_{index:05d}" + (f"_r{repeat}" if repeat else "")
 
 
-def generate_case(seed: int, config: PhantomConfig | None = None, *, index: int = 0) -> PhantomCase:
+def generate_case(seed: int, config: PhantomConfig | None = None, *, index: int = 0, repeat: int = 0) -> PhantomCase:
     """Generate one case in memory: image, label map, truth and DICOM dataset.
 
     Parameters
@@ -456,6 +456,10 @@ def generate_case(seed: int, config: PhantomConfig | None = None, *, index: int 
         Variation settings (defaults: :class:`PhantomConfig`).
     index
         Case index within the dataset; case ``(seed, index)`` is the same whatever else is generated.
+    repeat
+        0 for the case itself; k > 0 images the same hand again at the same site (spacing, processing,
+        DICOM encoding and patient unchanged) with new positioning (rotation, translation), exposure
+        (dose x 0.7-1.4, beam energy +/- 3 %) and noise: the repeated images of a precision study.
 
     Returns
     -------
@@ -464,21 +468,33 @@ def generate_case(seed: int, config: PhantomConfig | None = None, *, index: int 
     config = config or PhantomConfig()
     if seed < 0 or index < 0:
         raise ValueError("seed and index must be non-negative")
+    if repeat < 0:
+        raise ValueError("repeat must be non-negative")
     streams = np.random.SeedSequence(entropy=seed, spawn_key=(index,)).spawn(7)
     rng_anatomy, rng_frame, rng_acq, rng_texture, rng_noise, rng_dicom, rng_marker = (
         np.random.default_rng(s) for s in streams
     )
+    rng_pose, rng_exposure = rng_frame, rng_acq
+    if repeat:
+        again = np.random.SeedSequence(entropy=seed, spawn_key=(index, repeat)).spawn(4)
+        rng_pose, rng_exposure, rng_texture, rng_noise = (np.random.default_rng(s) for s in again)
     hand = sample_hand(rng_anatomy, config.anatomy_options())
     if config.spacing_mm is not None:
         spacing = float(config.spacing_mm)
     else:
         spacing = float(rng_frame.choice(SPACING_CHOICES_MM, p=_SPACING_WEIGHTS))
-    framing = _frame(hand, rng_frame, config, spacing)
+    framing = _frame(hand, rng_pose, config, spacing)
     grid = framing.grid
     acquisition = sample_acquisition(rng_acq, noise=config.noise)
     processing = sample_processing(rng_acq, config.processing)
     source_detector = float(rng_acq.uniform(1000.0, 1150.0))
     object_detector = float(rng_acq.uniform(12.0, 25.0))  # metacarpal mid-plane above the detector
+    if repeat:
+        acquisition = replace(
+            acquisition,
+            photons_per_mm2=acquisition.photons_per_mm2 * float(rng_exposure.uniform(0.7, 1.4)),
+            energy_kev=acquisition.energy_kev * float(rng_exposure.uniform(0.97, 1.03)),
+        )
     magnification = round(source_detector / (source_detector - object_detector), 6)
     materials = Materials.at_energy(acquisition.energy_kev, hand.subject.trabecular_bone_fraction)
 
@@ -517,9 +533,9 @@ def generate_case(seed: int, config: PhantomConfig | None = None, *, index: int 
         laterality=side_letter,
         error_rate=config.metadata_error_rate,
     )
-    name = case_name(seed, index)
+    name = case_name(seed, index, repeat)
     patient_id = f"PH{seed}-{index:05d}"
-    uid_entropy = ["dxr-bmd phantom", str(seed), str(index)]
+    uid_entropy = ["dxr-bmd phantom", str(seed), str(index)] + ([f"repeat {repeat}"] if repeat else [])
     nominal = {
         "kvp": float(round(acquisition.energy_kev / 0.64)),
         "mas": round(2.5 * acquisition.photons_per_mm2 / 4e5, 2),
@@ -543,6 +559,7 @@ def generate_case(seed: int, config: PhantomConfig | None = None, *, index: int 
         "name": name,
         "seed": seed,
         "index": index,
+        "repeat": repeat,
         "files": _file_names(name, config.labels_format),
         "pixel_spacing_mm": spacing,
         "image": {
