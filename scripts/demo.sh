@@ -1,14 +1,30 @@
 #!/usr/bin/env bash
-# The main job on the bundled example: make a few synthetic hands, then read the bundled example and them
-# as the analysis would. (Later steps of the pipeline add their output here as they land.)
+# The main job on the bundled example: read it, measure metacarpals II-IV (with its label map, until the
+# segmentation network ships), score the result; then make a few synthetic hands with ground truth.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=demo-output
 mkdir -p "$out"
-echo "== 1. Synthetic hand radiographs with ground truth (dxr phantom)"
+example=examples/phantom_hand.dcm
+
+echo "== 1. What intake understands of the bundled example (dxr inspect)"
+.venv/bin/dxr inspect "$example"
+echo
+echo "== 2. Radiogrammetry and scores (dxr analyze)"
+.venv/bin/dxr analyze "$example" --masks examples/phantom_hand_labels.png --out "$out"
+.venv/bin/python - "$out/phantom_hand.json" examples/phantom_hand_truth.json <<'PY'
+import json, sys
+result, truth = (json.load(open(path)) for path in sys.argv[1:])
+print(f"   {'bone':4} {'W mm (true)':>16} {'T mm (true)':>16}")
+for bone in result["bones"]:
+    true = truth["bones"][bone["name"]]
+    print(f"   {bone['name']:4} {bone['width_mm']:7.3f} ({true['width_mm']:6.3f}) {bone['cortical_thickness_mm']:7.3f} "
+          f"({true['cortical_thickness_mm']:6.3f})")
+print(f"   {result['category']['label']}")
+print(f"   triage: {result['triage']['advice']}")
+PY
+echo
+echo "== 3. Synthetic hand radiographs with ground truth (dxr phantom)"
 .venv/bin/dxr phantom --out "$out/phantoms" --count 3 --seed 1
 echo
-echo "== 2. Intake of the bundled example and the generated hands (dxr inspect)"
-.venv/bin/dxr inspect examples/*.dcm "$out"/phantoms/*.dcm | tee "$out/inspect.txt"
-echo
-echo "Demo output is in $(pwd)/$out (inspect listing: $out/inspect.txt)"
+echo "Demo output is in $(pwd)/$out: phantom_hand.json (the result), phantoms/ (generated hands)"

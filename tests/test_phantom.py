@@ -16,7 +16,7 @@ import pytest
 
 from dxr.analysis.intake import SpacingSource, read_radiograph
 from dxr.serving.cli import main as dxr_main
-from dxr.training.phantom import DicomVariant, PhantomConfig, generate_case, generate_dataset
+from dxr.training.phantom import DicomVariant, PhantomConfig, generate_case, generate_dataset, write_case
 from dxr.training.phantom.anatomy import AnatomyOptions, TubeShape, build_tube, sample_hand
 from dxr.training.phantom.dicom_writer import quantize
 from dxr.training.phantom.materials import Materials
@@ -413,3 +413,11 @@ def test_cli_rejects_invalid_options(tmp_path, capsys):
     assert "age-range" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         dxr_main(["phantom", "--out", str(tmp_path), "--porosity", "0.9"])
+
+
+@pytest.mark.parametrize("compression", ["j2k", "jpegls", "rle"])
+def test_compressed_files_are_byte_identical_for_the_same_seed(tmp_path, compression):
+    config = PhantomConfig(spacing_mm=0.2, compression=compression, partial_rate=0.0)
+    first = write_case(generate_case(3, config), tmp_path / "first")
+    second = write_case(generate_case(3, config), tmp_path / "second")
+    assert first["dicom"].read_bytes() == second["dicom"].read_bytes()

@@ -453,7 +453,7 @@ def build_dataset(
 def encode(ds: Dataset, variant: DicomVariant) -> Dataset:
     """Compress ``ds`` in place to the variant's transfer syntax (lossless) and return it."""
     if variant.compression != "none":
-        ds.compress(variant.transfer_syntax)
+        ds.compress(variant.transfer_syntax, generate_instance_uid=False)  # keep the deterministic UID
     return ds
 
 
