@@ -1,31 +1,41 @@
 # Two commands: `make demo` and `make test`. Both set everything up first (idempotent, quick when done).
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= cpu,dev
-STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
-comma := ,
+# The demo needs the inference install only; the tests also exercise training, export and the services.
+RUNTIME_EXTRAS := cpu
+TEST_EXTRAS := cpu,train,dev
 
-.PHONY: setup system-deps demo test lint clean
+.PHONY: setup setup-test system-deps demo test lint clean
 
-setup: system-deps $(STAMP)
+setup: system-deps $(VENV)/.installed-runtime
+
+setup-test: system-deps $(VENV)/.installed-test
 
 system-deps:
 	@scripts/install-system-deps.sh
 
-$(STAMP): pyproject.toml
+# One stamp per install set, redone when pyproject.toml changes; the test set includes the runtime set.
+$(VENV)/.installed-runtime: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
-	@rm -f $(VENV)/.installed-* && touch $@
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(RUNTIME_EXTRAS)]' 2>&1 | { grep -v '^WARNING: Location' || true; }
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(TEST_EXTRAS)]' 2>&1 | { grep -v '^WARNING: Location' || true; }
+	@touch $@ $(VENV)/.installed-runtime
 
 demo: setup
 	@scripts/demo.sh
 
-test: setup
+test: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
-lint: setup
+lint: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
