@@ -48,9 +48,9 @@ class ReasonCode(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Flag:
-    """A reason code with a sentence for the reader."""
+    """A reason code (:class:`ReasonCode`, or the scores' ``ScoreCode``) with a sentence for the reader."""
 
-    code: ReasonCode
+    code: enum.StrEnum
     message: str
 
     def as_dict(self) -> dict[str, str]:

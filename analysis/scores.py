@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from dxr.analysis.quality import Flag
 from dxr.analysis.reference import ADULT_MIN_AGE_YEARS, ReferenceTable
 
 __all__ = [
@@ -47,7 +48,6 @@ __all__ = [
     "Precision",
     "PriorResult",
     "ScoreCode",
-    "ScoreFlag",
     "Scores",
     "ScoringPolicy",
     "TScore",
@@ -178,17 +178,6 @@ class ScoreCode(enum.StrEnum):
     """The prior was measured with another method (calibration id or version): values are not comparable."""
     PRIOR_NOT_EARLIER = "prior_not_earlier"
     """The prior is not dated before the current examination."""
-
-
-@dataclass(frozen=True)
-class ScoreFlag:
-    """A reason code with a sentence for the reader."""
-
-    code: ScoreCode
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"code": self.code.value, "message": self.message}
 
 
 # ------------------------------------------------------------------------------------ small pure functions
@@ -676,7 +665,7 @@ class ExcludedPrior:
     """A prior that was not compared, and why."""
 
     prior: PriorResult
-    flag: ScoreFlag
+    flag: Flag
 
 
 @dataclass(frozen=True)
@@ -703,7 +692,7 @@ class Scores:
     fracture_risk: FractureRisk | None
     cpt: CptCode
     monitoring: Monitoring | None
-    flags: tuple[ScoreFlag, ...]
+    flags: tuple[Flag, ...]
 
     @property
     def primary(self) -> str | None:
@@ -779,7 +768,7 @@ def score(
     if matched is None:
         first, last = z_table.age_range_years
         flags.append(
-            ScoreFlag(
+            Flag(
                 ScoreCode.AGE_OUTSIDE_REFERENCE,
                 f"Age {age:.1f} y lies outside the {first:g}-{last:g} y covered by table {z_table.id}: no Z-score.",
             )
@@ -793,19 +782,19 @@ def score(
     return Scores(examination, policy, t_table, z_table, t, z, category, triage, risk, cpt, monitoring, tuple(flags))
 
 
-def _withheld(sex: str | None, age: float | None) -> list[ScoreFlag]:
+def _withheld(sex: str | None, age: float | None) -> list[Flag]:
     """The reasons to give no score at all: unknown sex, unknown age, under 20 y."""
-    flags: list[ScoreFlag] = []
+    flags: list[Flag] = []
     if sex not in ("F", "M"):
         detail = "not recorded" if sex is None else f"{sex!r} (the reference tables are for F and M)"
-        flags.append(ScoreFlag(ScoreCode.SEX_UNKNOWN, f"Patient sex {detail}: no T- or Z-score is given."))
+        flags.append(Flag(ScoreCode.SEX_UNKNOWN, f"Patient sex {detail}: no T- or Z-score is given."))
     if age is None:
         flags.append(
-            ScoreFlag(ScoreCode.AGE_UNKNOWN, "Age not recorded: the age rules cannot be applied; no score is given.")
+            Flag(ScoreCode.AGE_UNKNOWN, "Age not recorded: the age rules cannot be applied; no score is given.")
         )
     elif age < ADULT_MIN_AGE_YEARS:
         flags.append(
-            ScoreFlag(
+            Flag(
                 ScoreCode.AGE_UNDER_20,
                 f"Age {age:.1f} y: the reference tables hold adults (20 y and over); no adult score is given.",
             )
@@ -813,12 +802,12 @@ def _withheld(sex: str | None, age: float | None) -> list[ScoreFlag]:
     return flags
 
 
-def _interpretation(t: TScore, sex: str, flags: list[ScoreFlag]) -> tuple[Category | None, Triage | None]:
+def _interpretation(t: TScore, sex: str, flags: list[Flag]) -> tuple[Category | None, Triage | None]:
     """WHO category and triage band when the T-score is primary (50 y and over); else the ISCD Z-score flag."""
     if not t.primary:
         group = "women under 50 (the proxy for premenopausal)" if sex == "F" else "men under 50"
         flags.append(
-            ScoreFlag(
+            Flag(
                 ScoreCode.Z_SCORE_PRIMARY,
                 f"ISCD: for {group} the Z-score is the primary statement; no WHO category and no triage.",
             )
@@ -826,7 +815,7 @@ def _interpretation(t: TScore, sex: str, flags: list[ScoreFlag]) -> tuple[Catego
         return None, None
     if sex == "M":
         flags.append(
-            ScoreFlag(
+            Flag(
                 ScoreCode.TRIAGE_NOT_VALIDATED_IN_MEN,
                 "The DXR triage thresholds were validated in women aged 50 and over; in men they are applied "
                 "by extension.",
@@ -848,10 +837,10 @@ def _index(tables: Iterable[ReferenceTable]) -> dict[str, ReferenceTable]:
     return index
 
 
-def _fracture_risk(sex: str, age: float, z: ZScore | None, flags: list[ScoreFlag]) -> FractureRisk | None:
+def _fracture_risk(sex: str, age: float, z: ZScore | None, flags: list[Flag]) -> FractureRisk | None:
     if age < FRACTURE_RISK_MIN_AGE_YEARS:
         flags.append(
-            ScoreFlag(
+            Flag(
                 ScoreCode.FRACTURE_RISK_NOT_COVERED,
                 "No fracture-risk statement under 40 y: the fracture cohort (Wilczek 2013) was aged 40 and over.",
             )
@@ -859,7 +848,7 @@ def _fracture_risk(sex: str, age: float, z: ZScore | None, flags: list[ScoreFlag
         return None
     if z is None:
         flags.append(
-            ScoreFlag(
+            Flag(
                 ScoreCode.FRACTURE_RISK_NOT_COVERED,
                 "No fracture-risk statement: it is relative to the age-matched average, and there is no Z-score.",
             )
@@ -870,7 +859,7 @@ def _fracture_risk(sex: str, age: float, z: ZScore | None, flags: list[ScoreFlag
     return FractureRisk(relative, z.value, evidence, z.table, z.age_matched_sd_g_cm2)
 
 
-def _derived_flags(t: TScore, z: ZScore | None) -> list[ScoreFlag]:
+def _derived_flags(t: TScore, z: ZScore | None) -> list[Flag]:
     parts = []
     if t.table.young_adult_derived:
         parts.append(f"the T-score's young-adult mean/SD (table {t.table.id} {t.table.version})")
@@ -879,7 +868,7 @@ def _derived_flags(t: TScore, z: ZScore | None) -> list[ScoreFlag]:
     if not parts:
         return []
     message = "Derived reference values (modelling choices, not published values) behind " + " and ".join(parts)
-    return [ScoreFlag(ScoreCode.DERIVED_REFERENCE, message + ": see docs/scores.md.")]
+    return [Flag(ScoreCode.DERIVED_REFERENCE, message + ": see docs/scores.md.")]
 
 
 # -------------------------------------------------------------------------------------------- monitoring
@@ -924,29 +913,29 @@ def compare_with_priors(examination: Examination, priors: Sequence[PriorResult],
     return Monitoring(precision, tuple(changes), tuple(excluded))
 
 
-def _incomparable(examination: Examination, prior: PriorResult) -> ScoreFlag | None:
+def _incomparable(examination: Examination, prior: PriorResult) -> Flag | None:
     if examination.date is None:
-        return ScoreFlag(ScoreCode.EXAM_DATE_UNKNOWN, "The current image has no date: changes cannot be dated.")
+        return Flag(ScoreCode.EXAM_DATE_UNKNOWN, "The current image has no date: changes cannot be dated.")
     if examination.laterality is None or prior.laterality is None:
         which = "current" if examination.laterality is None else "prior"
-        return ScoreFlag(
+        return Flag(
             ScoreCode.LATERALITY_UNKNOWN, f"The {which} image's hand is unknown: same-hand comparison not assured."
         )
     if examination.laterality != prior.laterality:
-        return ScoreFlag(
+        return Flag(
             ScoreCode.DIFFERENT_HAND,
             f"Prior of the {prior.laterality} hand, current of the {examination.laterality} hand: not compared.",
         )
     current_method = (examination.method_id, examination.method_version)
     prior_method = (prior.method_id, prior.method_version)
     if None in current_method or current_method != prior_method:
-        return ScoreFlag(
+        return Flag(
             ScoreCode.DIFFERENT_METHOD,
             f"Prior measured with method {_method_name(prior_method)}, current with {_method_name(current_method)}: "
             "values are not comparable.",
         )
     if prior.date >= examination.date:
-        return ScoreFlag(
+        return Flag(
             ScoreCode.PRIOR_NOT_EARLIER,
             f"Prior dated {prior.date.isoformat()}, not before the current {examination.date.isoformat()}.",
         )
