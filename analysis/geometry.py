@@ -304,7 +304,8 @@ def measure_shaft(
         contrast=fit.contrast,
         blur_sigma_px=fit.blur_sigma_px,
         radial_side=radial_side,
-        truncated=_touches_border(mask, (top, left), label_map.shape),
+        truncated=_touches_border(mask, (top, left), label_map.shape)
+        or _runs_into_unexposed_field(pixels, axis, half_width),
         saturated_fraction=saturated,
         cortex_texture_variance=texture[0],
         background_texture_variance=texture[1],
@@ -329,6 +330,26 @@ def _touches_border(mask: np.ndarray, origin: tuple[int, int], shape: tuple[int,
         or rows.max() + origin[0] >= shape[0] - margin
         or columns.max() + origin[1] >= shape[1] - margin
     )
+
+
+def _runs_into_unexposed_field(pixels: np.ndarray, axis: ShaftAxis, half_width: float) -> bool:
+    """Whether the bone's mask stops where the collimated (unexposed, blank) field begins.
+
+    A label map can only end a bone at the edge of the exposed field, so the bone may continue under the
+    collimator: its length, hence its region of interest, is then unknown. Blank fields are saturated (black or
+    white, depending on the vendor); a bone end followed by saturated pixels is such a cut.
+    """
+    low, high = float(pixels.min()), float(pixels.max())
+    tolerance = 0.005 * (high - low)
+    for end_s, outward in ((axis.start_s, -1.0), (axis.end_s, 1.0)):
+        beyond = end_s + outward * np.arange(2.0, 12.0)
+        across = np.linspace(-half_width, half_width, 9)
+        points = axis.point(beyond)[:, None, :] + across[None, :, None] * axis.unit_normal(beyond)[:, None, :]
+        values = ndimage.map_coordinates(pixels, [points[..., 1].ravel(), points[..., 0].ravel()], order=0, cval=low)
+        saturated = (values <= low + tolerance) | (values >= high - tolerance)
+        if saturated.mean() > 0.3:
+            return True
+    return False
 
 
 def _mask_half_width(mask: np.ndarray, centres: np.ndarray, normals: np.ndarray) -> float:

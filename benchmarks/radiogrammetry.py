@@ -115,6 +115,13 @@ def accuracy_report(results: list[dict]) -> None:
         )
     above = [bone for bone in ok if abs(bone["thickness_error_mm"]) > 0.15]
     print(f"   bones reported ok with |T error| > 0.15 mm: {len(above)}")
+    located = [(result, bone) for result in results for bone in result["bones"] if bone["status"] == "ok"]
+    located.sort(key=lambda pair: -abs(pair[1]["thickness_error_mm"]))
+    for result, bone in located[:5]:
+        print(
+            f"   worst: seed {result['seed']} index {result['index']} {bone['name']} ({result['processing']}): "
+            f"T error {bone['thickness_error_mm']:+.3f} mm, W error {bone['width_error_mm']:+.3f} mm"
+        )
     magnified = [r["magnification_error"] for r in results if abs(r["magnification_error"]) > 1e-6]
     if magnified:
         print(
@@ -129,6 +136,11 @@ def precision_report(results: list[dict], hands: int) -> None:
         if result["bmd_g_cm2"] is not None:
             by_hand.setdefault((result["seed"], result["index"]), []).append(result["bmd_g_cm2"])
     cvs = [statistics.stdev(values) / statistics.fmean(values) for values in by_hand.values() if len(values) >= 3]
+    worst = max(
+        by_hand.items(),
+        key=lambda item: statistics.stdev(item[1]) / statistics.fmean(item[1]) if len(item[1]) >= 3 else 0,
+    )
+    print(f"   worst hand seed {worst[0][0]} index {worst[0][1]}: BMD " + ", ".join(f"{v:.4f}" for v in worst[1]))
     print(f"\n== Precision: {hands} hands, {len(results)} images, {len(cvs)} hands with >= 3 measured repeats")
     if cvs:
         rms = float(np.sqrt(np.mean(np.square(cvs))))

@@ -191,3 +191,18 @@ def test_overexposed_shaft_flagged():
     clipped = np.minimum(radiograph.pixels, np.percentile(radiograph.pixels, 80))
     result = measure_hand(dataclasses.replace(radiograph, pixels=clipped), labels, CALIBRATION)
     assert all(ReasonCode.OVEREXPOSED in _codes(bone.flags) for bone in result.bones)
+
+
+@pytest.mark.parametrize("shutter", ["white", "black"])
+def test_bone_running_under_the_collimator_is_truncated(shutter: str):
+    radiograph, labels = three_tubes()
+    pixels = radiograph.pixels.copy()
+    blank = pixels.max() if shutter == "white" else pixels.min()
+    cut = 120  # rows (18 mm): the tops of II and III are under the blank, unexposed field
+    pixels[:cut] = blank
+    labels = labels.copy()
+    labels[:cut] = 0  # a label map can only follow the bone inside the exposed field
+    result = measure_hand(dataclasses.replace(radiograph, pixels=pixels), labels, CALIBRATION)
+    truncated = [bone.name for bone in result.bones if ReasonCode.BONE_TRUNCATED in _codes(bone.flags)]
+    assert truncated == ["II", "III"]  # IV starts below the cut (its top is at 20 mm)
+    assert _codes(result.rejection_reasons) == {ReasonCode.TOO_FEW_BONES}  # IV alone is not enough
