@@ -183,8 +183,8 @@ def _project(
     """Best linear combination of the response terms and the background for each profile.
 
     ``terms`` is (N, K, M) from :func:`_model_terms`. With ``nonlinear``, a grey-scale curve applied after
-    everything else (log, gamma, a vendor's tone curve) is modelled as a cubic of the linear fit: the linear
-    fit S is made first, then S**2 and S**3 (normalised) join the basis. Returns (coefficients, residuals,
+    everything else (log, gamma, a vendor's tone curve) is modelled as a quadratic of the linear fit: the linear
+    fit S is made first, then S**2 (normalised) joins the basis. Returns (coefficients, residuals,
     response (N, M): the fitted profile less its linear background); coefficient 0 is the path's amplitude.
     """
     n = terms.shape[0]
