@@ -132,3 +132,34 @@ def test_unreadable_prior_is_a_usage_error(hand, tmp_path: Path, capsys):
     bad.write_text("{}")
     assert main(["analyze", str(image), "--masks", str(labels), "--out", str(tmp_path), "--prior", str(bad)]) == 2
     assert "bad.json: not a usable prior result" in capsys.readouterr().err
+
+
+def test_site_reference_table_chosen_by_site_policy(hand, tmp_path: Path):
+    image, labels = hand
+    shipped = Path(__file__).resolve().parents[1] / "analysis" / "data" / "reference-us-women-black2001.json"
+    table = json.loads(shipped.read_text())
+    table["id"], table["version"] = "site-women", "7"
+    site_table = tmp_path / "site-women.json"
+    site_table.write_text(json.dumps(table))
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"format": "dxr-scoring-policy/1", "female_table_id": "site-women"}))
+    out = tmp_path / "out"
+    arguments = ["analyze", str(image), "--masks", str(labels), "--out", str(out)]
+    assert main([*arguments, "--reference-table", str(site_table), "--scoring-policy", str(policy)]) == 0
+    result = json.loads((out / "hand.json").read_text())
+    assert (result["reference"]["t_score_table"]["id"], result["reference"]["t_score_table"]["version"]) == (
+        "site-women",
+        "7",
+    )
+    young = table["young_adult"]
+    expected_t = (result["dxr_bmd_g_cm2"] - young["mean_g_cm2"]) / young["sd_g_cm2"]
+    assert result["t_score"]["value"] == pytest.approx(expected_t, abs=0.02)
+
+
+def test_malformed_site_table_is_refused_naming_the_file(hand, tmp_path: Path, capsys):
+    image, labels = hand
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"format": "dxr-reference-table/1", "id": "x"}))
+    arguments = ["analyze", str(image), "--masks", str(labels), "--out", str(tmp_path), "--reference-table"]
+    assert main([*arguments, str(broken)]) == 2
+    assert "broken.json" in capsys.readouterr().err
