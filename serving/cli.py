@@ -14,6 +14,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from dxr.analysis.intake import IntakeError, Radiograph, read_radiograph
+from dxr.models.runtime import Segmenter
 from dxr.serving.pipeline import AnalysisRequest, Pipeline, read_prior
 
 
@@ -49,10 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LABELMAP",
         help="label map on the image grid (8-bit PNG, NPY or NPZ; 0 background, 1-3 metacarpal II-IV, 4-6 "
         "their canals) instead of the network: once per FILE in order, or one directory holding "
-        "<stem>_labels.png/.npz/.npy",
+        "<stem>_labels.png/.npz/.npy (default: the segmentation network finds the bones)",
     )
     analyze.add_argument("--out", required=True, metavar="DIR", help="output directory")
     analyze.add_argument("--calibration", metavar="JSON", help="measurement calibration file (default: shipped)")
+    analyze.add_argument("--model", metavar="ONNX", help="segmentation model (default: the shipped one)")
     _add_spacing_option(analyze)
     analyze.add_argument(
         "--acquired-for-dxr",
@@ -130,10 +132,11 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 1 if refused else 0
 
 
-def _label_map_paths(files: list[str], masks: list[str] | None) -> list[Path]:
-    """One label map per file; from a directory, ``<stem>_labels.*`` (a missing one is refused per file)."""
+def _label_map_paths(files: list[str], masks: list[str] | None) -> list[Path | None]:
+    """One label map per file; from a directory, ``<stem>_labels.*`` (a missing one is refused per file);
+    none at all: the network segments."""
     if not masks:
-        raise _UsageError("no segmentation model is installed yet: pass --masks LABELMAP (see dxr analyze --help)")
+        return [None] * len(files)
     if len(masks) == 1 and Path(masks[0]).is_dir():
         directory = Path(masks[0])
         found = []
@@ -147,6 +150,17 @@ def _label_map_paths(files: list[str], masks: list[str] | None) -> list[Path]:
     return [Path(mask) for mask in masks]
 
 
+def _load_segmenter(model: str | None) -> Segmenter:
+    try:
+        return Segmenter(model)
+    except FileNotFoundError as error:
+        raise _UsageError(f"{error}; pass --masks LABELMAP to measure with a given label map") from None
+    except ImportError:
+        raise _UsageError(
+            "ONNX Runtime is not installed: install the cpu or gpu extra, or pass --masks LABELMAP"
+        ) from None
+
+
 class _UsageError(Exception):
     """A command line that cannot work; reported in one line with exit status 2."""
 
@@ -154,8 +168,12 @@ class _UsageError(Exception):
 def _cmd_analyze(args: argparse.Namespace) -> int:
     try:
         label_maps = _label_map_paths(args.files, args.masks)
+        segmenter = None if args.masks else _load_segmenter(args.model)
         pipeline = Pipeline.load(
-            calibration=args.calibration, reference_tables=args.reference_table, scoring_policy=args.scoring_policy
+            calibration=args.calibration,
+            reference_tables=args.reference_table,
+            scoring_policy=args.scoring_policy,
+            segmenter=segmenter,
         )
         request = AnalysisRequest(
             pixel_spacing_mm=args.pixel_spacing,

@@ -30,6 +30,7 @@ from dxr.analysis.intake import (
 from dxr.analysis.measurement import HandMeasurement, measure_hand
 from dxr.analysis.reference import ReferenceTable
 from dxr.analysis.scores import DEFAULT_POLICY, Examination, Precision, PriorResult, ScoringPolicy, score
+from dxr.models.runtime import Segmenter
 from dxr.serving.results import prior_result_from_document, refused_document, result_document, scores_document
 
 __all__ = ["AnalysisRequest", "Pipeline"]
@@ -52,6 +53,7 @@ class Pipeline:
     tables: tuple[ReferenceTable, ...]
     policy: ScoringPolicy
     precision: Precision
+    segmenter: Segmenter | None = None  # without one, every image needs a label map
 
     @classmethod
     def load(
@@ -61,6 +63,7 @@ class Pipeline:
         reference_tables: Sequence[str | Path] = (),
         scoring_policy: str | Path | None = None,
         precision: str | Path | None = None,
+        segmenter: Segmenter | None = None,
     ) -> Pipeline:
         """The shipped configuration, with a site's files added or substituted. Raises ``ValueError``."""
         tables = shipped_reference_tables() + tuple(read_reference_table(path) for path in reference_tables)
@@ -69,18 +72,26 @@ class Pipeline:
             tables=tables,
             policy=DEFAULT_POLICY if scoring_policy is None else read_scoring_policy(scoring_policy),
             precision=read_precision(precision),
+            segmenter=segmenter,
         )
 
-    def analyze(self, path: str | Path, label_map_path: str | Path, request: AnalysisRequest) -> dict[str, Any]:
-        """The result document of one file measured with a given label map."""
+    def analyze(self, path: str | Path, label_map_path: str | Path | None, request: AnalysisRequest) -> dict[str, Any]:
+        """The result document of one file, measured with a given label map or the network's."""
         try:
             radiograph = read_radiograph(path, pixel_spacing_mm=request.pixel_spacing_mm)
-            label_map = read_label_map(label_map_path, radiograph.shape)
+            if label_map_path is not None:
+                label_map = read_label_map(label_map_path, radiograph.shape)
         except IntakeError as error:
             return refused_document(str(path), error)
-        return self.analyze_arrays(
-            radiograph, label_map, request, segmentation={"source": "label_map", "file": str(label_map_path)}
-        )
+        if label_map_path is not None:
+            segmentation = {"source": "label_map", "file": str(label_map_path)}
+        elif self.segmenter is not None:
+            spacing = None if radiograph.spacing is None else radiograph.spacing.mean_mm
+            label_map = self.segmenter.segment(radiograph.pixels, spacing)
+            segmentation = {"source": "model", "model": self.segmenter.info.as_dict()}
+        else:
+            raise ValueError("no label map given and no segmentation model loaded")
+        return self.analyze_arrays(radiograph, label_map, request, segmentation=segmentation)
 
     def analyze_arrays(
         self,
@@ -93,6 +104,8 @@ class Pipeline:
         """The result document of an image already in memory."""
         measurement = measure_hand(radiograph, label_map, self.calibration)
         document = result_document(radiograph, measurement, segmentation=segmentation)
+        if segmentation.get("model"):
+            document["model"] = segmentation["model"]
         if measurement.status == "ok":
             document.update(scores_document(self._score(radiograph, measurement, request)))
         return document
