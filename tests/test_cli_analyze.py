@@ -11,6 +11,7 @@ from PIL import Image
 
 from dxr.serving.cli import main
 from tests.dicom_factory import dx_dataset, save
+from tests.model_factory import write_threshold_model
 from tests.synthetic import DEFAULT_TUBES, three_tubes
 
 
@@ -74,9 +75,12 @@ def test_analyze_with_a_mask_directory_and_a_refused_file(hand, tmp_path: Path, 
     assert "REJECTED [not_dicom]" in capsys.readouterr().out
 
 
-def test_analyze_without_masks_is_a_usage_error(hand, tmp_path: Path, capsys):
-    assert main(["analyze", str(hand[0]), "--out", str(tmp_path)]) == 2
-    assert "--masks" in capsys.readouterr().err
+def test_analyze_without_masks_and_without_a_model_is_a_usage_error(hand, tmp_path: Path, capsys):
+    missing = tmp_path / "absent.onnx"
+    assert main(["analyze", str(hand[0]), "--out", str(tmp_path), "--model", str(missing)]) == 2
+    error = capsys.readouterr().err
+    assert "absent.onnx" in error
+    assert "--masks" in error
 
 
 def test_label_map_on_another_grid_is_refused_with_its_reason(hand, tmp_path: Path):
@@ -163,3 +167,16 @@ def test_malformed_site_table_is_refused_naming_the_file(hand, tmp_path: Path, c
     arguments = ["analyze", str(image), "--masks", str(labels), "--out", str(tmp_path), "--reference-table"]
     assert main([*arguments, str(broken)]) == 2
     assert "broken.json" in capsys.readouterr().err
+
+
+def test_analyze_without_masks_segments_with_the_model_and_records_it(hand, tmp_path: Path):
+    model = write_threshold_model(tmp_path)
+    out = tmp_path / "out"
+    main(["analyze", str(hand[0]), "--out", str(out), "--model", str(model)])
+    result = json.loads((out / "hand.json").read_text())
+    assert result["segmentation"]["source"] == "model"
+    assert result["model"]["name"] == "threshold-test"
+    assert result["model"]["provider"] == "CPUExecutionProvider"
+    assert len(result["model"]["sha256"]) == 64
+    # The threshold model marks every bright structure as metacarpal III: II and IV are not found.
+    assert [bone["flags"][0]["code"] for bone in result["bones"] if bone["flags"]][:1] == ["bone_not_found"]

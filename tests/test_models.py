@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 from scipy import ndimage
 
 from dxr.models.preprocessing import labels_to_image_grid, labels_to_model_grid, model_grid, to_model_grid
 from dxr.models.runtime import Segmenter
+from tests.model_factory import write_threshold_model
 
 
 def _blocks(shape: tuple[int, int], block: int) -> np.ndarray:
@@ -61,24 +59,7 @@ def test_model_input_is_normalised_and_padded():
 
 @pytest.fixture(scope="module")
 def threshold_model(tmp_path_factory) -> Path:
-    """A 1x1 convolution: class 2 (metacarpal III) where the normalised input exceeds 0.5, else 0."""
-    weights = np.zeros((7, 1, 1, 1), np.float32)
-    bias = np.zeros(7, np.float32)
-    weights[2, 0, 0, 0], bias[2] = 10.0, -5.0
-    graph = helper.make_graph(
-        [helper.make_node("Conv", ["image", "weights", "bias"], ["logits"])],
-        "threshold",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 1, "height", "width"])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 7, "height", "width"])],
-        [numpy_helper.from_array(weights, "weights"), numpy_helper.from_array(bias, "bias")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    directory = tmp_path_factory.mktemp("model")
-    path = directory / "threshold.onnx"
-    onnx.save(model, path)
-    (directory / "threshold.json").write_text(json.dumps({"name": "threshold-test", "version": "0.0.1"}))
-    return path
+    return write_threshold_model(tmp_path_factory.mktemp("model"))
 
 
 def test_segmenter_reports_model_and_provider(threshold_model: Path):
