@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job on the bundled example: read it, measure metacarpals II-IV (with its label map, until the
-# segmentation network ships), score the result; then make a few synthetic hands with ground truth.
+# The main job on the bundled example: read it, measure metacarpals II-IV (with its label map, then with the
+# segmentation network), score the result; then make a few synthetic hands with ground truth.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=demo-output
@@ -24,7 +24,11 @@ print(f"   {result['category']['label']}")
 print(f"   triage: {result['triage']['advice']}")
 PY
 echo
-echo "== 3. Synthetic hand radiographs with ground truth (dxr phantom)"
+echo "== 3. The same, with the segmentation network finding the bones (no label map)"
+.venv/bin/dxr analyze "$example" --out "$out/network"
+echo
+echo "== 4. Synthetic hand radiographs with ground truth (dxr phantom)"
 .venv/bin/dxr phantom --out "$out/phantoms" --count 3 --seed 1
 echo
-echo "Demo output is in $(pwd)/$out: phantom_hand.json (the result), phantoms/ (generated hands)"
+echo "Demo output is in $(pwd)/$out: phantom_hand.json (with the given label map), network/phantom_hand.json"
+echo "(with the network's), phantoms/ (generated hands)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +88,20 @@ def test_segmenter_labels_on_the_image_grid_keeping_the_largest_component(thresh
 def test_missing_model_file_is_a_clear_error(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match="segmentation model"):
         Segmenter(tmp_path / "absent.onnx")
+
+
+def test_shipped_model_matches_its_card_and_finds_the_bones_of_the_bundled_example():
+    from dxr.analysis.intake import read_label_map, read_radiograph
+    from dxr.models.runtime import DEFAULT_MODEL
+
+    card = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    assert card["sha256"] == hashlib.sha256(DEFAULT_MODEL.read_bytes()).hexdigest()
+    segmenter = Segmenter()
+    assert segmenter.info.version == card["version"]
+    example = Path(__file__).resolve().parents[1] / "examples"
+    radiograph = read_radiograph(example / "phantom_hand.dcm")
+    truth = read_label_map(example / "phantom_hand_labels.png", radiograph.shape)
+    labels = segmenter.segment(radiograph.pixels, radiograph.spacing.mean_mm)
+    for bone in (1, 2, 3):
+        found, expected = np.isin(labels, (bone, bone + 3)), np.isin(truth, (bone, bone + 3))
+        assert 2 * (found & expected).sum() / (found.sum() + expected.sum()) > 0.9
