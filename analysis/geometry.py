@@ -197,6 +197,7 @@ def measure_shaft(
     smoothing_widths_px: tuple[float, ...] = (),
     nonlinear: bool = False,
     max_blur_px: float = 8.0,
+    label_boxes: list[tuple[slice, slice] | None] | None = None,
 ) -> BoneGeometry | None:
     """Fit the shaft of metacarpal ``bone`` ("II", "III" or "IV"); ``None`` when its mask is missing.
 
@@ -214,9 +215,13 @@ def measure_shaft(
         Unit vector (x, y) pointing towards the radial side of the hand, to name the cortices.
     smoothing_widths_px, nonlinear, max_blur_px
         Response terms and blur limit of the profile model (see :func:`dxr.analysis.profiles.fit_tube_profiles`).
+    label_boxes
+        ``scipy.ndimage.find_objects(label_map, max_label=6)``, when the caller has it already.
     """
     bone_label, canal_label = BONE_LABELS[bone], CANAL_LABELS[bone]
-    boxes = [box for box in ndimage.find_objects(label_map, max_label=6)[bone_label - 1 :: 3] if box is not None]
+    if label_boxes is None:
+        label_boxes = ndimage.find_objects(label_map, max_label=6)
+    boxes = [box for box in label_boxes[bone_label - 1 :: 3] if box is not None]
     if not boxes:
         return None
     # Mask work happens in the bone's bounding box: a fraction of the image.

@@ -116,9 +116,11 @@ def measure_hand(radiograph: Radiograph, label_map: np.ndarray, calibration: Cal
     mm_per_px = None if image_flags else spacing.mean_mm  # type: ignore[union-attr]
 
     roi = RegionOfInterest(calibration.roi_start_fraction, calibration.roi_end_fraction)
-    radial = _radial_direction(label_map)
+    label_boxes = ndimage.find_objects(label_map, max_label=6)  # one pass over the map, shared by all bones
+    radial = _radial_direction(label_map, label_boxes)
     bones = tuple(
-        _measure_bone(radiograph.pixels, label_map, name, roi, radial, mm_per_px, calibration) for name in BONE_NAMES
+        _measure_bone(radiograph.pixels, label_map, label_boxes, name, roi, radial, mm_per_px, calibration)
+        for name in BONE_NAMES
     )
     bones = _reject_inconsistent(bones, image_flags)
     accepted = [bone for bone in bones if bone.status == "ok"]
@@ -168,9 +170,8 @@ def measure_hand(radiograph: Radiograph, label_map: np.ndarray, calibration: Cal
     )
 
 
-def _radial_direction(label_map: np.ndarray) -> np.ndarray | None:
+def _radial_direction(label_map: np.ndarray, boxes: list) -> np.ndarray | None:
     """Unit vector from metacarpal IV towards II (towards the thumb), from the label centroids."""
-    boxes = ndimage.find_objects(label_map, max_label=6)
     centroids = {}
     for name, bone_label in BONE_LABELS.items():
         found = [box for box in (boxes[bone_label - 1], boxes[bone_label + 2]) if box is not None]
@@ -193,6 +194,7 @@ def _radial_direction(label_map: np.ndarray) -> np.ndarray | None:
 def _measure_bone(
     pixels: np.ndarray,
     label_map: np.ndarray,
+    label_boxes: list,
     name: str,
     roi: RegionOfInterest,
     radial_direction: np.ndarray | None,
@@ -209,6 +211,7 @@ def _measure_bone(
         smoothing_widths_px=tuple(width / scale_mm for width in RESPONSE_SMOOTHING_MM),
         nonlinear=True,
         max_blur_px=max(MAX_SYSTEM_BLUR_MM / scale_mm, 1.5),
+        label_boxes=label_boxes,
     )
     if geometry is None:
         flag = Flag(ReasonCode.BONE_NOT_FOUND, f"metacarpal {name} is not in the label map")

@@ -171,7 +171,8 @@ def main() -> None:
         accuracy = list(pool.map(measure_case, accuracy_jobs, chunksize=2))
         precision = list(pool.map(measure_case, precision_jobs, chunksize=2))
     accuracy_report(accuracy)
-    precision_report(precision, args.hands)
+    if args.hands:
+        precision_report(precision, args.hands)
     speed_report(accuracy + precision)
     print(f"\n({time.perf_counter() - started:.0f} s in all, {args.workers} workers)")
 
