@@ -23,6 +23,7 @@ __all__ = [
     "BoneGeometry",
     "RegionOfInterest",
     "ShaftAxis",
+    "bone_region",
     "fit_shaft_axis",
     "measure_shaft",
     "region_of_interest",
@@ -113,7 +114,6 @@ class BoneGeometry:
     truncated: bool
     saturated_fraction: float
     cortex_texture_variance: float
-    background_texture_variance: float
     cortex_path_px: float
 
     @property
@@ -219,16 +219,10 @@ def measure_shaft(
         ``scipy.ndimage.find_objects(label_map, max_label=6)``, when the caller has it already.
     """
     bone_label, canal_label = BONE_LABELS[bone], CANAL_LABELS[bone]
-    if label_boxes is None:
-        label_boxes = ndimage.find_objects(label_map, max_label=6)
-    boxes = [box for box in label_boxes[bone_label - 1 :: 3] if box is not None]
-    if not boxes:
+    region = bone_region(label_map, bone, label_boxes)
+    if region is None:
         return None
-    # Mask work happens in the bone's bounding box: a fraction of the image.
-    top, left = min(box[0].start for box in boxes), min(box[1].start for box in boxes)
-    bottom, right = max(box[0].stop for box in boxes), max(box[1].stop for box in boxes)
-    crop = label_map[top:bottom, left:right]
-    mask = (crop == bone_label) | (crop == canal_label)
+    (top, left), mask = region
     if mask.sum() < _MIN_MASK_PIXELS:
         return None
     mask = _largest_component(mask)
@@ -313,9 +307,33 @@ def measure_shaft(
         or _runs_into_unexposed_field(pixels, axis, half_width),
         saturated_fraction=saturated,
         cortex_texture_variance=texture[0],
-        background_texture_variance=texture[1],
-        cortex_path_px=texture[2],
+        cortex_path_px=texture[1],
     )
+
+
+def bone_region(
+    label_map: np.ndarray, bone: str, label_boxes: list[tuple[slice, slice] | None] | None = None
+) -> tuple[tuple[int, int], np.ndarray] | None:
+    """The bone's mask (bone and canal labels) cropped to its bounding box, with the box's (top, left).
+
+    Mask work happens in that box, a fraction of the image. ``label_boxes`` is
+    ``scipy.ndimage.find_objects(label_map, max_label=6)`` when the caller has it already. ``None`` when the
+    bone has no label at all.
+
+    >>> labels = np.zeros((6, 6), np.uint8); labels[1:4, 2] = 1; labels[2, 3] = 4
+    >>> (origin, mask) = bone_region(labels, "II"); origin, mask.astype(int).tolist()
+    ((1, 2), [[1, 0], [1, 1], [1, 0]])
+    """
+    if label_boxes is None:
+        label_boxes = ndimage.find_objects(label_map, max_label=6)
+    bone_label, canal_label = BONE_LABELS[bone], CANAL_LABELS[bone]
+    boxes = [box for box in (label_boxes[bone_label - 1], label_boxes[canal_label - 1]) if box is not None]
+    if not boxes:
+        return None
+    top, left = min(box[0].start for box in boxes), min(box[1].start for box in boxes)
+    bottom, right = max(box[0].stop for box in boxes), max(box[1].stop for box in boxes)
+    crop = label_map[top:bottom, left:right]
+    return (top, left), (crop == bone_label) | (crop == canal_label)
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
@@ -489,21 +507,20 @@ def _texture_statistics(
     edges: np.ndarray,
     blur_sigma: np.ndarray,
     valid: np.ndarray,
-) -> tuple[float, float, float]:
+) -> tuple[float, float]:
     """Streak texture of the cortex, for the porosity estimate.
 
     Pores run along the shaft, so their mark on the fit residuals repeats from one profile to the next,
     while noise does not. The residuals are aligned on each profile's own fitted centre, averaged in short
     blocks along the shaft, high-pass filtered, and the covariance between *neighbouring* blocks (separated
     by a gap, so that no noise is shared) is taken over the two cortices: noise drops out of it, pores
-    longer than the block spacing stay. The same statistic over the soft tissue is returned as a reference
-    for texture that is not porosity. Returns (cortex covariance, soft-tissue covariance, mean cortical path
+    longer than the block spacing stay. Returns (cortex covariance, mean cortical path
     length in pixels); NaN when too few profiles are valid.
     """
-    nan3 = (float("nan"),) * 3
+    nan2 = (float("nan"),) * 2
     rows = np.flatnonzero(valid & (weights.mean(axis=1) > 0.99))
     if rows.size < 3 * _TEXTURE_BLOCK:
-        return nan3
+        return nan2
     step = positions[1] - positions[0]
     centres = (edges[rows, 0] + edges[rows, 3]) / 2
     aligned = np.stack([np.interp(positions + c, positions, residuals[i]) for i, c in zip(rows, centres, strict=True)])
@@ -521,8 +538,8 @@ def _texture_statistics(
     tissue = ((positions < ol - 2 * guard) | (positions > orr + 2 * guard)) & (
         np.abs(positions) < positions.max() - 4.0 * sigma - np.abs(centres).max()
     )
-    if cortex.sum() < 4 or tissue.sum() < 4:
-        return nan3
+    if cortex.sum() < 4 or tissue.sum() < 4:  # without soft tissue beside the bone the high-pass is unreliable
+        return nan2
     neighbours = means[:-1] * means[1:]
     path = hollow_tube_path(positions[cortex], ol, il, ir, orr)
-    return float(neighbours[:, cortex].mean()), float(neighbours[:, tissue].mean()), float(path.mean())
+    return float(neighbours[:, cortex].mean()), float(path.mean())

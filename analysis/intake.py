@@ -310,7 +310,7 @@ def _read_dicom(path: Path, user_spacing: PixelSpacing | None, *, force: bool) -
     except Exception as exc:
         code = IntakeErrorCode.NOT_DICOM if force else IntakeErrorCode.UNDECODABLE_PIXEL_DATA
         raise IntakeError(code, f"unreadable DICOM header ({type(exc).__name__}: {exc})"[:300]) from None
-    if force and not ({"SOPClassUID", "Rows", "PixelData"} & set(ds.dir()) or "PixelData" in ds):
+    if force and not any(keyword in ds for keyword in ("SOPClassUID", "Rows", "PixelData")):
         raise IntakeError(
             IntakeErrorCode.NOT_DICOM,
             "not a DICOM file (no 'DICM' marker) and not a PNG/JPEG/TIFF/WebP/BMP image",

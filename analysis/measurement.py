@@ -25,7 +25,7 @@ from dxr.analysis.densitometry import (
     pore_texture_per_unit_porosity,
     volume_per_area_mm,
 )
-from dxr.analysis.geometry import BONE_LABELS, BoneGeometry, RegionOfInterest, measure_shaft
+from dxr.analysis.geometry import BONE_LABELS, BoneGeometry, RegionOfInterest, bone_region, measure_shaft
 from dxr.analysis.intake import Radiograph
 from dxr.analysis.quality import LIMITS, Flag, ReasonCode
 
@@ -173,15 +173,12 @@ def measure_hand(radiograph: Radiograph, label_map: np.ndarray, calibration: Cal
 def _radial_direction(label_map: np.ndarray, boxes: list) -> np.ndarray | None:
     """Unit vector from metacarpal IV towards II (towards the thumb), from the label centroids."""
     centroids = {}
-    for name, bone_label in BONE_LABELS.items():
-        found = [box for box in (boxes[bone_label - 1], boxes[bone_label + 2]) if box is not None]
-        if not found:
-            continue
-        top, left = min(box[0].start for box in found), min(box[1].start for box in found)
-        bottom, right = max(box[0].stop for box in found), max(box[1].stop for box in found)
-        crop = label_map[top:bottom, left:right]
-        rows, columns = np.nonzero((crop == bone_label) | (crop == bone_label + 3))
-        centroids[name] = np.array([columns.mean() + left, rows.mean() + top])
+    for name in BONE_LABELS:
+        region = bone_region(label_map, name, boxes)
+        if region is not None:
+            (top, left), mask = region
+            rows, columns = np.nonzero(mask)
+            centroids[name] = np.array([columns.mean() + left, rows.mean() + top])
     for ulnar, radial in (("IV", "II"), ("III", "II"), ("IV", "III")):
         if ulnar in centroids and radial in centroids:
             vector = centroids[radial] - centroids[ulnar]
