@@ -55,7 +55,9 @@ __all__ = [
     "Radiograph",
     "SpacingSource",
     "age_in_years",
+    "dicom_metadata",
     "read_calibration",
+    "read_dicom_header",
     "read_label_map",
     "read_precision",
     "read_radiograph",
@@ -324,15 +326,6 @@ def _read_dicom(path: Path, user_spacing: PixelSpacing | None, *, force: bool) -
         if spacing is not None:
             notes.append(f"user-supplied spacing {user_spacing.row_mm} mm overrides {spacing.source.value}")
         spacing = user_spacing
-    study_date = _parse_date(ds.get("StudyDate"))
-    acquisition_date = _parse_date(ds.get("AcquisitionDate")) or _parse_date(ds.get("ContentDate"))
-    birth_date = _parse_date(ds.get("PatientBirthDate"))
-    age_years, age_source = age_in_years(
-        birth_date=birth_date,
-        study_date=study_date or acquisition_date,
-        patient_age=_text(ds.get("PatientAge")),
-    )
-    view, view_source = _view(ds)
     return Radiograph(
         pixels=pixels,
         spacing=spacing,
@@ -342,29 +335,67 @@ def _read_dicom(path: Path, user_spacing: PixelSpacing | None, *, force: bool) -
         photometric_handling=handling,
         bits_stored=int(ds.get("BitsStored", 8) or 8),
         transfer_syntax_uid=str(transfer_syntax),
-        modality=_text(ds.get("Modality")),
-        sop_class_uid=_text(ds.get("SOPClassUID")),
-        study_instance_uid=_text(ds.get("StudyInstanceUID")),
-        series_instance_uid=_text(ds.get("SeriesInstanceUID")),
-        sop_instance_uid=_text(ds.get("SOPInstanceUID")),
-        laterality=_laterality(ds),
-        view=view,
-        view_source=view_source,
-        body_part=_text(ds.get("BodyPartExamined")),
-        manufacturer=_text(ds.get("Manufacturer")),
-        manufacturer_model=_text(ds.get("ManufacturerModelName")),
-        patient_name=_text(ds.get("PatientName")),
-        patient_id=_text(ds.get("PatientID")),
-        patient_sex=_sex(ds.get("PatientSex")),
-        patient_birth_date=birth_date,
-        age_years=age_years,
-        age_source=age_source,
-        study_date=study_date,
-        acquisition_date=acquisition_date,
-        accession_number=_text(ds.get("AccessionNumber")),
-        institution_name=_text(ds.get("InstitutionName")),
         notes=tuple(notes),
+        **dicom_metadata(ds),
     )
+
+
+def read_dicom_header(path: str | os.PathLike[str]) -> Dataset:
+    """The header of a DICOM file, without its pixel data (to copy patient and study into derived objects).
+
+    Raises
+    ------
+    IntakeError
+        ``unreadable_file`` or ``not_dicom``.
+    """
+    path = Path(path)
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True)
+    except OSError as exc:
+        raise IntakeError(IntakeErrorCode.UNREADABLE_FILE, f"cannot open file: {exc.strerror}", path) from None
+    except _CONTROL_FLOW:
+        raise
+    except Exception as exc:
+        raise IntakeError(IntakeErrorCode.NOT_DICOM, f"no readable DICOM header ({exc})"[:200], path) from None
+
+
+def dicom_metadata(ds: Dataset) -> dict[str, Any]:
+    """The :class:`Radiograph` fields a DICOM header gives: identity, dates, age, laterality, view, device.
+
+    Also used for files refused after their header was read, so their result still names the patient.
+    """
+    study_date = _parse_date(ds.get("StudyDate"))
+    acquisition_date = _parse_date(ds.get("AcquisitionDate")) or _parse_date(ds.get("ContentDate"))
+    birth_date = _parse_date(ds.get("PatientBirthDate"))
+    age_years, age_source = age_in_years(
+        birth_date=birth_date,
+        study_date=study_date or acquisition_date,
+        patient_age=_text(ds.get("PatientAge")),
+    )
+    view, view_source = _view(ds)
+    return {
+        "modality": _text(ds.get("Modality")),
+        "sop_class_uid": _text(ds.get("SOPClassUID")),
+        "study_instance_uid": _text(ds.get("StudyInstanceUID")),
+        "series_instance_uid": _text(ds.get("SeriesInstanceUID")),
+        "sop_instance_uid": _text(ds.get("SOPInstanceUID")),
+        "laterality": _laterality(ds),
+        "view": view,
+        "view_source": view_source,
+        "body_part": _text(ds.get("BodyPartExamined")),
+        "manufacturer": _text(ds.get("Manufacturer")),
+        "manufacturer_model": _text(ds.get("ManufacturerModelName")),
+        "patient_name": _text(ds.get("PatientName")),
+        "patient_id": _text(ds.get("PatientID")),
+        "patient_sex": _sex(ds.get("PatientSex")),
+        "patient_birth_date": birth_date,
+        "age_years": age_years,
+        "age_source": age_source,
+        "study_date": study_date,
+        "acquisition_date": acquisition_date,
+        "accession_number": _text(ds.get("AccessionNumber")),
+        "institution_name": _text(ds.get("InstitutionName")),
+    }
 
 
 def _check_object(ds: Dataset) -> None:

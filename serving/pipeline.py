@@ -19,7 +19,9 @@ from dxr.analysis.densitometry import Calibration
 from dxr.analysis.intake import (
     IntakeError,
     Radiograph,
+    dicom_metadata,
     read_calibration,
+    read_dicom_header,
     read_label_map,
     read_precision,
     read_radiograph,
@@ -82,7 +84,11 @@ class Pipeline:
             if label_map_path is not None:
                 label_map = read_label_map(label_map_path, radiograph.shape)
         except IntakeError as error:
-            return refused_document(str(path), error)
+            try:
+                header = dicom_metadata(read_dicom_header(path))
+            except IntakeError:
+                header = None
+            return refused_document(str(path), error, header)
         if label_map_path is not None:
             segmentation = {"source": "label_map", "file": str(label_map_path)}
         elif self.segmenter is not None:

@@ -29,8 +29,18 @@ from dxr.analysis.scores import (
     Scores,
 )
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 _EDGE_NAMES = ("outer_left", "inner_left", "inner_right", "outer_right")
+_IDENTITY_FIELDS = (
+    "patient_name",
+    "patient_id",
+    "patient_birth_date",
+    "patient_sex",
+    "age_years",
+    "study_date",
+    "accession_number",
+    "institution_name",
+)
 
 
 def _round(value: float | None, digits: int) -> float | None:
@@ -45,16 +55,48 @@ def _software() -> dict[str, str]:
     return {"name": "dxr-bmd", "version": version("dxr-bmd")}
 
 
-def refused_document(path: str, error: IntakeError) -> dict[str, Any]:
-    """The result of a file that intake refused: nothing measured, the reason recorded."""
-    return {
+def refused_document(path: str, error: IntakeError, header: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The result of a file that intake refused: nothing measured, the reason recorded.
+
+    ``header`` (:func:`~dxr.analysis.intake.dicom_metadata` of the file, when its header was readable) names the
+    patient and study, so a refused image can still be traced and retaken.
+    """
+    document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "software": _software(),
         "source": {"file": path},
         "status": "rejected",
         "rejection_reasons": [{"code": error.code.value, "message": error.reason}],
-        "bones": [],
-        "dxr_bmd_g_cm2": None,
+    }
+    if header is not None:
+        document.update(_identity(header))
+        document["image"] = {
+            key: header[key]
+            for key in ("study_instance_uid", "series_instance_uid", "sop_instance_uid", "modality", "laterality")
+        }
+    document.update(bones=[], dxr_bmd_g_cm2=None)
+    return document
+
+
+def _identity(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Who and which study: the ``patient`` and ``study`` blocks, from :class:`Radiograph` fields."""
+
+    def day(value: dt.date | None) -> str | None:
+        return None if value is None else value.isoformat()
+
+    return {
+        "patient": {
+            "name": fields["patient_name"],
+            "id": fields["patient_id"],
+            "birth_date": day(fields["patient_birth_date"]),
+            "sex": fields["patient_sex"],
+            "age_years": _round(fields["age_years"], 2),
+        },
+        "study": {
+            "date": day(fields["study_date"]),
+            "accession_number": fields["accession_number"],
+            "institution": fields["institution_name"],
+        },
     }
 
 
@@ -87,7 +129,7 @@ def result_document(
             else radiograph.acquisition_date.isoformat(),
             "notes": list(radiograph.notes),
         },
-        "patient": {"sex": radiograph.patient_sex, "age_years": _round(radiograph.age_years, 2)},
+        **_identity({name: getattr(radiograph, name) for name in _IDENTITY_FIELDS}),
         "calibration": {
             "id": calibration.id,
             "version": calibration.version,
@@ -297,7 +339,7 @@ def _monitoring_document(monitoring: Monitoring) -> dict[str, Any]:
 def prior_result_from_document(document: Mapping[str, Any]) -> PriorResult:
     """A :class:`PriorResult` from an earlier result document of ``dxr analyze`` (docs/result-format.md).
 
-    Uses ``dxr_bmd_g_cm2``, ``image.acquisition_date`` (else ``image.study_date``; ISO dates), ``image.laterality``,
+    Uses ``dxr_bmd_g_cm2``, ``image.acquisition_date`` (else ``study.date``; ISO dates), ``image.laterality``,
     ``calibration.id``/``version`` and ``image.sop_instance_uid`` (else ``source.file``) as the result id.
 
     Raises
@@ -309,7 +351,7 @@ def prior_result_from_document(document: Mapping[str, Any]) -> PriorResult:
         raise ValueError("the prior result has no DXR-BMD (rejected image)")
     image = document.get("image") or {}
     calibration = document.get("calibration") or {}
-    text = image.get("acquisition_date") or image.get("study_date")
+    text = image.get("acquisition_date") or (document.get("study") or {}).get("date")
     if not (isinstance(text, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text)):
         raise ValueError(f"the prior result has no acquisition date (got {text!r})")
     return PriorResult(

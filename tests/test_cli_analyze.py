@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from PIL import Image
 
@@ -35,7 +36,14 @@ def test_analyze_writes_the_documented_json(hand, tmp_path: Path, capsys):
     assert result["status"] == "ok"
     assert result["image"]["pixel_spacing_mm"] == [0.15, 0.15]
     assert result["image"]["spacing_source"] == "PixelSpacing"
-    assert result["patient"] == {"sex": "F", "age_years": pytest.approx(53.71, abs=0.01)}
+    assert result["patient"] == {
+        "name": "TEST^HAND",
+        "id": "T-0001",
+        "birth_date": "1970-06-15",
+        "sex": "F",
+        "age_years": pytest.approx(53.71, abs=0.01),
+    }
+    assert result["study"] == {"date": "2024-03-01", "accession_number": None, "institution": None}
     assert [bone["name"] for bone in result["bones"]] == ["II", "III", "IV"]
     for bone, tube in zip(result["bones"], DEFAULT_TUBES, strict=True):
         assert bone["width_mm"] == pytest.approx(tube.width_mm, abs=0.05)
@@ -70,8 +78,12 @@ def test_analyze_with_a_mask_directory_and_a_refused_file(hand, tmp_path: Path, 
     refused = json.loads((out / "notes.json").read_text())
     assert refused["status"] == "rejected"
     assert refused["rejection_reasons"][0]["code"] == "not_dicom"
+    assert "patient" not in refused  # no header to name anyone
     missing = json.loads((out / "unlabelled.json").read_text())
     assert missing["rejection_reasons"][0]["code"] == "invalid_label_map"
+    # Refused, but its header was read: the result still says whose image it was.
+    assert missing["patient"]["id"] == "T-0001"
+    assert missing["image"]["sop_instance_uid"] == pydicom.dcmread(image).SOPInstanceUID
     assert "REJECTED [not_dicom]" in capsys.readouterr().out
 
 
