@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dxr.analysis.intake import IntakeError, Radiograph, read_radiograph
 from dxr.models.runtime import Segmenter
+from dxr.serving.outputs import parse_report_formats, write_outputs
 from dxr.serving.pipeline import AnalysisRequest, Pipeline, read_prior
 
 
@@ -53,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
         "<stem>_labels.png/.npz/.npy (default: the segmentation network finds the bones)",
     )
     analyze.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    analyze.add_argument(
+        "--report",
+        metavar="FORMATS",
+        help="also write the physician report and PACS objects, comma-separated: pdf (DIR/<stem>.pdf), html "
+        "(DIR/<stem>.html, self-contained), dicom (DIR/<stem>_sr.dcm measurement SR, _sc.dcm annotated image, "
+        "_report_pdf.dcm encapsulated PDF; DICOM sources only)",
+    )
     analyze.add_argument("--calibration", metavar="JSON", help="measurement calibration file (default: shipped)")
     analyze.add_argument("--model", metavar="ONNX", help="segmentation model (default: the shipped one)")
     _add_spacing_option(analyze)
@@ -180,21 +188,29 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             acquired_for_dxr=args.acquired_for_dxr,
             priors=tuple(read_prior(path) for path in args.prior),
         )
+        formats = parse_report_formats(args.report) if args.report else ()
     except (_UsageError, ValueError) as error:
         print(f"dxr analyze: {error}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    rejected = 0
+    rejected = failed = 0
     for file, label_map_path in zip(args.files, label_maps, strict=True):
-        document = pipeline.analyze(file, label_map_path, request)
-        target = out / f"{Path(file).stem}.json"
-        target.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-        rejected += document["status"] != "ok"
-        print(_summary_line(file, document, target))
+        result = pipeline.analyze(file, label_map_path, request)
+        rejected += result.document["status"] != "ok"
+        try:
+            written = write_outputs(result, file, out, formats=formats, tables=pipeline.tables)
+        except Exception as error:  # a report that cannot be rendered must not stop the batch; the JSON is written
+            failed += 1
+            print(f"{file}: report not written ({type(error).__name__}: {error})"[:500], file=sys.stderr)
+            continue
+        print(_summary_line(file, result.document, written.paths[0]))
+        for path in written.paths[1:]:
+            print(f"  + {path}")
+        for note in written.notes:
+            print(f"{file}: {note}", file=sys.stderr)
     if rejected:
         print(f"{rejected} of {len(args.files)} image(s) rejected", file=sys.stderr)
-    return 1 if rejected else 0
+    return 1 if rejected or failed else 0
 
 
 def _summary_line(file: str, document: dict, target: Path) -> str:

@@ -35,7 +35,7 @@ from dxr.analysis.scores import DEFAULT_POLICY, Examination, Precision, PriorRes
 from dxr.models.runtime import Segmenter
 from dxr.serving.results import prior_result_from_document, refused_document, result_document, scores_document
 
-__all__ = ["AnalysisRequest", "Pipeline"]
+__all__ = ["AnalysisRequest", "AnalysisResult", "Pipeline"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,14 @@ class AnalysisRequest:
     pixel_spacing_mm: float | None = None
     acquired_for_dxr: bool = False  # CPT 0750T when the view was taken for DXR-BMD, else 0749T
     priors: tuple[PriorResult, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """The result document of one file, and the image it was measured on (for reports and DICOM outputs)."""
+
+    document: dict[str, Any]
+    radiograph: Radiograph | None  # None when intake refused the image file
 
 
 @dataclass(frozen=True)
@@ -77,8 +85,9 @@ class Pipeline:
             segmenter=segmenter,
         )
 
-    def analyze(self, path: str | Path, label_map_path: str | Path | None, request: AnalysisRequest) -> dict[str, Any]:
-        """The result document of one file, measured with a given label map or the network's."""
+    def analyze(self, path: str | Path, label_map_path: str | Path | None, request: AnalysisRequest) -> AnalysisResult:
+        """The result of one file, measured with a given label map or the network's."""
+        radiograph = None
         try:
             radiograph = read_radiograph(path, pixel_spacing_mm=request.pixel_spacing_mm)
             if label_map_path is not None:
@@ -88,7 +97,7 @@ class Pipeline:
                 header = dicom_metadata(read_dicom_header(path))
             except IntakeError:
                 header = None
-            return refused_document(str(path), error, header)
+            return AnalysisResult(refused_document(str(path), error, header), radiograph)
         if label_map_path is not None:
             segmentation = {"source": "label_map", "file": str(label_map_path)}
         elif self.segmenter is not None:
@@ -97,7 +106,9 @@ class Pipeline:
             segmentation = {"source": "model", "model": self.segmenter.info.as_dict()}
         else:
             raise ValueError("no label map given and no segmentation model loaded")
-        return self.analyze_arrays(radiograph, label_map, request, segmentation=segmentation)
+        return AnalysisResult(
+            self.analyze_arrays(radiograph, label_map, request, segmentation=segmentation), radiograph
+        )
 
     def analyze_arrays(
         self,
