@@ -10,8 +10,8 @@ example=examples/phantom_hand.dcm
 echo "== 1. What intake understands of the bundled example (dxr inspect)"
 .venv/bin/dxr inspect "$example"
 echo
-echo "== 2. Radiogrammetry and scores (dxr analyze)"
-.venv/bin/dxr analyze "$example" --masks examples/phantom_hand_labels.png --out "$out"
+echo "== 2. Radiogrammetry, scores, the physician report and the DICOM results for PACS (dxr analyze)"
+.venv/bin/dxr analyze "$example" --masks examples/phantom_hand_labels.png --out "$out" --report pdf,html,dicom
 .venv/bin/python - "$out/phantom_hand.json" examples/phantom_hand_truth.json <<'PY'
 import json, sys
 result, truth = (json.load(open(path)) for path in sys.argv[1:])
@@ -30,5 +30,6 @@ echo
 echo "== 4. Synthetic hand radiographs with ground truth (dxr phantom)"
 .venv/bin/dxr phantom --out "$out/phantoms" --count 3 --seed 1
 echo
-echo "Demo output is in $(pwd)/$out: phantom_hand.json (with the given label map), network/phantom_hand.json"
-echo "(with the network's), phantoms/ (generated hands)"
+echo "Demo output is in $(pwd)/$out: phantom_hand.json (with the given label map) with its report"
+echo "(phantom_hand.pdf, .html) and DICOM results (phantom_hand_sr.dcm, _sc.dcm, _report_pdf.dcm),"
+echo "network/phantom_hand.json (with the network's label map), phantoms/ (generated hands)"

@@ -296,7 +296,7 @@ def _footer(document: Mapping[str, Any]) -> tuple[str, ...]:
     lines.append(text + ".")
     flags = [f"{flag['code']}: {flag['message']}" for flag in document.get("score_flags", [])]
     flags += [f"{bone['name']} {flag['code']}" for bone in document.get("bones", []) for flag in bone.get("flags", [])]
-    lines.append("Quality flags: " + ("; ".join(flags) if flags else "none") + ".")
+    lines.append("Quality flags: " + ("; ".join(flag.rstrip(".") for flag in flags) if flags else "none") + ".")
     lines.append(PERIPHERAL_STATEMENT)
     lines.append(RESEARCH_USE_STATEMENT)
     return tuple(lines)
@@ -535,7 +535,7 @@ def report_figure(
     # Empty default axes would otherwise be drawn under a page without charts.
     layout: dict[str, Any] = {"xaxis": {"visible": False}, "yaxis": {"visible": False}}
     if table is not None or pixels is not None:
-        bottom, top = page.box(340)
+        bottom, top = page.box(380)
         page.y_px += 8
     if table is not None:
         curve_axes = Axes("x", "y")
