@@ -86,6 +86,12 @@ _BONE_MEASUREMENTS = (
     ("n_profiles", "profiles", "{profiles}"),
 )
 _BONE_ORDINALS = {"II": "second", "III": "third", "IV": "fourth"}
+_PERSON_IDENTIFICATIONS = (
+    "ReferringPhysicianIdentificationSequence",
+    "ConsultingPhysicianIdentificationSequence",
+    "PhysiciansOfRecordIdentificationSequence",
+    "PhysiciansReadingStudyIdentificationSequence",
+)
 # Patient and study attributes of Type 2 in every IOD here: present, empty when the source lacks them.
 _TYPE2_HEADER = (
     "PatientName",
@@ -237,7 +243,9 @@ def annotated_capture(
         **_series(document, series_number, "DXR-BMD annotated radiograph"),
     )
     image.PatientOrientation = orientation if len(orientation) == 2 else None
-    # Laterality is Type 2C for a paired body part: present, empty when the hand is unknown.
+    # Laterality is Type 2C, required for a paired body part: say that the part is the hand, then give the side
+    # (empty when unknown).
+    image.BodyPartExamined = "HAND"
     image.Laterality = laterality if laterality in ("L", "R") else None
     image.copy_patient_and_study_information(source)
     image.ConversionType = "WSD"  # rendered on this workstation, not digitised from a video or film interface
@@ -367,7 +375,22 @@ def _checked_source(document: Mapping[str, Any], source: pydicom.Dataset) -> pyd
     for keyword in _TYPE2_HEADER:
         if keyword not in source:
             setattr(source, keyword, None)
+    # Optional (Type 3) person identifications that vendors fill incompletely (a code without scheme or meaning,
+    # no institution) would make every derived object invalid: drop them rather than copy the error.
+    for keyword in _PERSON_IDENTIFICATIONS:
+        if keyword in source and not all(_complete_person_identification(item) for item in source[keyword].value):
+            del source[keyword]
     return source
+
+
+def _complete_person_identification(item: pydicom.Dataset) -> bool:
+    """A Person Identification Macro item with complete codes and the institution it requires."""
+    codes_complete = all(
+        code.get("CodeValue") and code.get("CodingSchemeDesignator") and code.get("CodeMeaning")
+        for code in item.get("PersonIdentificationCodeSequence", [])
+    )
+    has_codes = bool(item.get("PersonIdentificationCodeSequence"))
+    return has_codes and codes_complete and bool(item.get("InstitutionName") or item.get("InstitutionCodeSequence"))
 
 
 def _version(document: Mapping[str, Any]) -> str:

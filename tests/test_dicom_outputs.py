@@ -265,3 +265,20 @@ def test_bmd_carries_the_population_of_the_primary_score(analysed, tmp_path):
     (hand,) = hd.sr.srread(path).content.get_image_measurement_groups()
     (bmd,) = hand.get_measurements(name=CODES["bmd"])
     assert _item_value(bmd, CODES["population_mean"]) == document["z_score"]["age_matched_mean_g_cm2"]
+
+
+def test_incomplete_vendor_identifications_are_not_copied(analysed, rgb, tmp_path):
+    """A vendor header whose (optional) referring-physician identification has a code without scheme or meaning
+    and no institution, as a real DX in our evaluation set has: the derived objects stay valid without it."""
+    document, _ = analysed
+    header = dx_dataset()
+    code = pydicom.Dataset()
+    code.CodeValue = "1750631149TOC"
+    person = pydicom.Dataset()
+    person.PersonIdentificationCodeSequence = [code]
+    header.ReferringPhysicianIdentificationSequence = [person]
+    document = {**document, "image": {**document["image"], "sop_instance_uid": header.SOPInstanceUID}}
+    paths = write_dicom_outputs(document, header, tmp_path, "vendor", rgb=rgb[:96, :80], pdf=PDF)
+    for path in paths:
+        assert not [line for line in _dciodvfy(path) if line.startswith("Error")], path.name
+        assert "ReferringPhysicianIdentificationSequence" not in pydicom.dcmread(path)
