@@ -119,14 +119,16 @@ def draw_reference_curve(
                 hovertemplate="age %{x:.1f} y<br>DXR-BMD %{y:.3f} g/cm²<extra></extra>",
             )
         )
-    values = [*(means - 2.5 * sds), *(means + 2.5 * sds), osteoporosis_g_cm2]
-    values += [bmd for _, bmd in ([current] if current else []) + priors]
+    points = ([current] if current else []) + priors
+    values = [*(means - 2.5 * sds), *(means + 2.5 * sds), osteoporosis_g_cm2, *(bmd for _, bmd in points)]
     low, high = min(values), max(values)
     pad = 0.05 * (high - low)
+    # The patient stays on the chart even outside the table's ages (the curve then simply ends).
+    ages_shown = [*table.age_range_years, *(age for age, _ in points)]
     return {
         axes.layout_keys[0]: {
             "title": {"text": "age (years)"},
-            "range": list(table.age_range_years),
+            "range": [min(ages_shown) - 1, max(ages_shown) + 1],
             "showgrid": True,
             "gridcolor": "#dddddd",
         },

@@ -24,7 +24,7 @@ import numpy as np
 import pydicom
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
-from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian, JPEG2000Lossless, generate_uid
 
 MANUFACTURER = "dxr-bmd project"
 MODEL_NAME = "dxr-bmd"
@@ -230,15 +230,18 @@ def annotated_capture(
     orientation = list(source.get("PatientOrientation") or []) if same_grid else []
     spacing = source.get("PixelSpacing") if same_grid else None
     laterality = (document.get("image") or {}).get("laterality")
+    # JPEG 2000 lossless with the reversible colour transform: the pixels exactly, at an eighth of the uncompressed
+    # size (about 0.8 MB instead of 6 MB for a 1600-pixel-tall rendering). The codec needs 32 pixels a side.
+    compress = min(rgb.shape[:2]) >= 32
     image = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=source,
         pixel_array=np.ascontiguousarray(rgb),
-        photometric_interpretation="RGB",
+        photometric_interpretation="YBR_RCT" if compress else "RGB",
         bits_allocated=8,
         coordinate_system="PATIENT",
         patient_orientation=tuple(orientation) if len(orientation) == 2 else ("L", "F"),
         pixel_spacing=tuple(float(s) for s in spacing) if spacing else None,
-        transfer_syntax_uid=ExplicitVRLittleEndian,
+        transfer_syntax_uid=JPEG2000Lossless if compress else ExplicitVRLittleEndian,
         contributing_equipment=[_equipment(document)],
         **_series(document, series_number, "DXR-BMD annotated radiograph"),
     )

@@ -207,7 +207,8 @@ def test_encapsulated_pdf_gives_back_the_report(analysed, written):
 
 def test_secondary_capture_holds_the_rendering(written, rgb):
     dataset = pydicom.dcmread(written["sc"])
-    np.testing.assert_array_equal(dataset.pixel_array, rgb)
+    assert dataset.file_meta.TransferSyntaxUID == pydicom.uid.JPEG2000Lossless
+    np.testing.assert_array_equal(dataset.pixel_array, rgb)  # lossless
     assert dataset.BurnedInAnnotation == "YES"
     assert dataset.SeriesDescription == "DXR-BMD annotated radiograph"
     assert dataset.PixelSpacing == [0.2, 0.2]  # same grid as the source
