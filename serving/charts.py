@@ -58,17 +58,17 @@ def draw_reference_curve(
     table: ReferenceTable,
     document: Mapping[str, Any],
     axes: Axes = Axes(),
-    *,
-    show_legend: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Mean, ±1 and ±2 SD of DXR-BMD against age from ``table``, the patient's point and the prior results.
 
-    Returns the layout of the two axes (titles, ranges) for the caller to place.
+    The T-score −2.5 line is drawn at the young-adult values the document's T-score was computed against, which
+    need not be ``table``'s (by default a man's T-score uses the women's young-adult reference). Returns the
+    layout of the two axes (titles, ranges) for the caller to place.
     """
     ages = np.array([point.age_years for point in table.age_curve])
     means = np.array([point.mean_g_cm2 for point in table.age_curve])
     sds = np.array([point.sd_g_cm2 for point in table.age_curve])
-    common = {"xaxis": axes.x, "yaxis": axes.y, "showlegend": show_legend, "hoverinfo": "skip"}
+    common = {"xaxis": axes.x, "yaxis": axes.y, "hoverinfo": "skip"}
     for k, fill, name in ((2, _BAND_2SD, "±2 SD"), (1, _BAND_1SD, "±1 SD")):
         band_x = np.concatenate([ages, ages[::-1]])
         band_y = np.concatenate([means + k * sds, (means - k * sds)[::-1]])
@@ -76,18 +76,20 @@ def draw_reference_curve(
             go.Scatter(x=band_x, y=band_y, fill="toself", fillcolor=fill, line={"width": 0}, name=name, **common)
         )
     fig.add_trace(go.Scatter(x=ages, y=means, mode="lines", line={"color": "black", "width": 2}, name="mean", **common))
-    young = table.young_adult
-    osteoporosis_g_cm2 = young.mean_g_cm2 - 2.5 * young.sd_g_cm2
-    fig.add_trace(
-        go.Scatter(
-            x=[ages[0], ages[-1]],
-            y=[osteoporosis_g_cm2] * 2,
-            mode="lines",
-            line={"color": "black", "width": 1, "dash": "dash"},
-            name="T-score −2.5",
-            **common,
+    t_score = document.get("t_score")
+    osteoporosis_g_cm2 = None
+    if t_score is not None:
+        osteoporosis_g_cm2 = t_score["young_adult_mean_g_cm2"] - 2.5 * t_score["young_adult_sd_g_cm2"]
+        fig.add_trace(
+            go.Scatter(
+                x=[ages[0], ages[-1]],
+                y=[osteoporosis_g_cm2] * 2,
+                mode="lines",
+                line={"color": "black", "width": 1, "dash": "dash"},
+                name="T-score −2.5",
+                **common,
+            )
         )
-    )
     current = _current_point(document)
     priors = _prior_points(document)
     if current is not None and priors:
@@ -102,7 +104,6 @@ def draw_reference_curve(
                 name="earlier results",
                 xaxis=axes.x,
                 yaxis=axes.y,
-                showlegend=show_legend,
             )
         )
     if current is not None:
@@ -115,12 +116,12 @@ def draw_reference_curve(
                 name="this result",
                 xaxis=axes.x,
                 yaxis=axes.y,
-                showlegend=show_legend,
                 hovertemplate="age %{x:.1f} y<br>DXR-BMD %{y:.3f} g/cm²<extra></extra>",
             )
         )
     points = ([current] if current else []) + priors
-    values = [*(means - 2.5 * sds), *(means + 2.5 * sds), osteoporosis_g_cm2, *(bmd for _, bmd in points)]
+    values = [*(means - 2.5 * sds), *(means + 2.5 * sds), *(bmd for _, bmd in points)]
+    values += [] if osteoporosis_g_cm2 is None else [osteoporosis_g_cm2]
     low, high = min(values), max(values)
     pad = 0.05 * (high - low)
     # The patient stays on the chart even outside the table's ages (the curve then simply ends).
@@ -316,19 +317,27 @@ def radiograph_figure(
     *,
     crop_to_bones: bool = True,
     height_px: int = 640,
+    min_width_px: int = 64,
 ) -> go.Figure:
-    """The annotated radiograph as a figure of its own, ``height_px`` tall and as wide as the shown region
-    (HTML report, Secondary Capture)."""
+    """The annotated radiograph as a figure of its own, ``height_px`` tall and as wide as the shown region but
+    at least ``min_width_px`` (a very tall image is then centred on black). For the HTML report and the
+    Secondary Capture."""
+    rows, columns = pixels.shape
+    x0, y0, x1, y1 = _view_box(document, rows, columns) if crop_to_bones else (0, 0, columns, rows)
+    width_px = max(min_width_px, round(height_px * (x1 - x0) / (y1 - y0)))
     fig = go.Figure()
     layout = draw_radiograph(
-        fig, pixels, document, crop_to_bones=crop_to_bones, max_side_px=height_px, line_scale=max(1.0, height_px / 640)
+        fig,
+        pixels,
+        document,
+        crop_to_bones=crop_to_bones,
+        max_side_px=max(width_px, height_px),  # embedded at the rendered size: no upscaling blur
+        line_scale=max(1.0, height_px / 640),
     )
-    x_range, y_range = layout["xaxis"]["range"], layout["yaxis"]["range"]
-    aspect = (x_range[1] - x_range[0]) / (y_range[0] - y_range[1])
     fig.update_layout(
         **layout,
         font={"family": FONT},
-        width=max(64, round(height_px * aspect)),
+        width=width_px,
         height=height_px,
         margin={"l": 0, "r": 0, "t": 0, "b": 0},
         paper_bgcolor="black",

@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         "analyze",
         help="measure metacarpals II-IV and compute DXR-BMD; writes DIR/<stem>.json per file",
         description="Intake, segmentation (or a given label map), radiogrammetry. Writes one JSON result per "
-        "file (docs/result-format.md). Exits 0 when every image was measured, 1 when any was rejected.",
+        "file (docs/result-format.md), and with --report the physician report and the DICOM results (docs/report.md). "
+        "Exits 0 when every image was measured and written, 1 when any was rejected or an output could not be "
+        "written, 2 when the command line cannot work.",
     )
     analyze.add_argument("files", nargs="+", metavar="FILE", help="radiographs (DICOM, or PNG/JPEG/TIFF for research)")
     analyze.add_argument(
@@ -193,23 +195,31 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         print(f"dxr analyze: {error}", file=sys.stderr)
         return 2
     out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"dxr analyze: cannot use --out {out}: {error.strerror or error}", file=sys.stderr)
+        return 2
     rejected = failed = 0
     for file, label_map_path in zip(args.files, label_maps, strict=True):
         result = pipeline.analyze(file, label_map_path, request)
         rejected += result.document["status"] != "ok"
         try:
             written = write_outputs(result, file, out, formats=formats, tables=pipeline.tables)
-        except Exception as error:  # a report that cannot be rendered must not stop the batch; the JSON is written
+        except OSError as error:
             failed += 1
-            print(f"{file}: report not written ({type(error).__name__}: {error})"[:500], file=sys.stderr)
+            print(f"{file}: result not written to {out}: {error.strerror or error}", file=sys.stderr)
             continue
         print(_summary_line(file, result.document, written.paths[0]))
         for path in written.paths[1:]:
             print(f"  + {path}")
-        for note in written.notes:
+        for note in written.skipped + written.failed:
             print(f"{file}: {note}", file=sys.stderr)
+        failed += bool(written.failed)
     if rejected:
         print(f"{rejected} of {len(args.files)} image(s) rejected", file=sys.stderr)
+    if failed:
+        print(f"{failed} of {len(args.files)} file(s) with outputs missing (see above)", file=sys.stderr)
     return 1 if rejected or failed else 0
 
 

@@ -22,9 +22,11 @@ from typing import Any
 import highdicom as hd
 import numpy as np
 import pydicom
+from pydicom.multival import MultiValue
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian, JPEG2000Lossless, generate_uid
+from pydicom.valuerep import validate_value
 
 MANUFACTURER = "dxr-bmd project"
 MODEL_NAME = "dxr-bmd"
@@ -86,6 +88,8 @@ _BONE_MEASUREMENTS = (
     ("n_profiles", "profiles", "{profiles}"),
 )
 _BONE_ORDINALS = {"II": "second", "III": "third", "IV": "fourth"}
+# Not checked value by value: sequences, binary data, and UIDs (checked as required above; never blanked).
+_UNCHECKED_VRS = frozenset({"SQ", "OB", "OW", "OF", "OD", "OL", "OV", "UN", "UI"})
 _PERSON_IDENTIFICATIONS = (
     "ReferringPhysicianIdentificationSequence",
     "ConsultingPhysicianIdentificationSequence",
@@ -378,6 +382,21 @@ def _checked_source(document: Mapping[str, Any], source: pydicom.Dataset) -> pyd
     for keyword in _TYPE2_HEADER:
         if keyword not in source:
             setattr(source, keyword, None)
+    # Values that break their VR (a birth date "1952", an age "0XXY", a 70-character name) would be copied into every
+    # derived object and make it invalid, or stop highdicom: they are left empty, as a conformant reader ignores them.
+    for element in source:
+        if element.VR in _UNCHECKED_VRS or element.value in (None, "", b""):
+            continue
+        values = element.value if isinstance(element.value, MultiValue) else [element.value]
+        try:
+            for value in values:
+                # As text: the validator checks the DS/IS/PN string form, not pydicom's number and name types.
+                as_text = element.VR in ("DS", "IS", "PN")
+                validate_value(element.VR, str(value) if as_text else value, pydicom.config.RAISE)
+        except ValueError:
+            element.value = None
+    if source.get("PatientSex") not in (None, "", "M", "F", "O"):
+        source.PatientSex = None
     # Optional (Type 3) person identifications that vendors fill incompletely (a code without scheme or meaning,
     # no institution) would make every derived object invalid: drop them rather than copy the error.
     for keyword in _PERSON_IDENTIFICATIONS:
@@ -468,7 +487,7 @@ def _region(roi_px: list[list[float]], source: pydicom.Dataset) -> hd.sr.ImageRe
 
 def _measurement(
     concept: Code,
-    value: float | int,
+    value: float,
     unit: Code,
     algorithm: hd.sr.AlgorithmIdentification,
     *,
@@ -477,12 +496,12 @@ def _measurement(
 ) -> hd.sr.Measurement:
     """A TID 300 measurement of a JSON number, kept exact.
 
-    A float is stored as FloatingPointValue (FD, exact) next to the DS NumericValue; the document's numbers are
-    already rounded, so the DS text holds every digit as well. Counts stay integers.
+    highdicom stores the value as FloatingPointValue (FD, exact) next to the DS NumericValue; the document's
+    numbers are already rounded, so the DS text holds every digit as well (a count reads "116.0").
     """
     return hd.sr.Measurement(
         name=concept,
-        value=value if isinstance(value, int) and not isinstance(value, bool) else float(value),
+        value=float(value),
         unit=unit,
         derivation=derivation,
         properties=properties,

@@ -7,7 +7,7 @@ The JSON is written first, so a report that fails to render never loses the resu
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,10 +37,12 @@ def parse_report_formats(text: str) -> tuple[str, ...]:
 
 @dataclass
 class WrittenOutputs:
-    """The files written for one image, and why any requested output was not."""
+    """The files written for one image; ``skipped`` says why a requested output does not apply, ``failed`` why
+    one could not be made."""
 
     paths: list[Path] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
 
 def write_outputs(
@@ -51,14 +53,15 @@ def write_outputs(
     formats: Sequence[str] = (),
     tables: Sequence[ReferenceTable] = (),
 ) -> WrittenOutputs:
-    """Write ``<stem>.json`` and the requested ``formats`` (:data:`REPORT_FORMATS`) into ``out_dir``.
+    """Write ``<stem>.json`` and the requested ``formats`` (:data:`REPORT_FORMATS`) into ``out_dir`` (which exists).
 
     Files: ``<stem>.pdf``, ``<stem>.html``, ``<stem>_sr.dcm`` (measured images only), ``<stem>_sc.dcm`` (when the
     image was read) and ``<stem>_report_pdf.dcm``. DICOM outputs need a DICOM source: they copy its patient and
-    study. ``tables`` are the reference tables the result may name (for the reference curve).
+    study. ``tables`` are the reference tables the result may name (for the reference curve). The JSON is written
+    first and an ``OSError`` writing it propagates; a format that fails is recorded in ``failed`` and the others
+    are still written.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     stem = Path(source_path).stem
     document, radiograph = result.document, result.radiograph
     written = WrittenOutputs()
@@ -66,19 +69,47 @@ def write_outputs(
     target.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     written.paths.append(target)
     pixels = None if radiograph is None else radiograph.pixels
-    pdf = report_pdf(document, tables=tables, pixels=pixels) if {"pdf", "dicom"} & set(formats) else None
+
+    def attempt(name: str, make: Callable[[], list[Path]]) -> None:
+        # Rendering runs Chromium and encoders that can fail in many ways; one failed format must not cost the
+        # others, and the reason is reported, not a traceback.
+        try:
+            written.paths.extend(make())
+        except Exception as error:
+            written.failed.append(f"{name} not written ({type(error).__name__}: {error})"[:400])
+
+    pdf: list[bytes] = []  # rendered once, for the PDF file and the encapsulated PDF
+
+    def pdf_bytes() -> bytes:
+        if not pdf:
+            pdf.append(report_pdf(document, tables=tables, pixels=pixels))
+        return pdf[0]
+
+    def write(path: Path, content: bytes | str) -> list[Path]:
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content, encoding="utf-8")
+        return [path]
+
     if "pdf" in formats:
-        written.paths.append(out_dir / f"{stem}.pdf")
-        written.paths[-1].write_bytes(pdf)  # type: ignore[arg-type]
+        attempt("pdf report", lambda: write(out_dir / f"{stem}.pdf", pdf_bytes()))
     if "html" in formats:
-        written.paths.append(out_dir / f"{stem}.html")
-        written.paths[-1].write_text(report_html(document, tables=tables, pixels=pixels), encoding="utf-8")
+        attempt(
+            "html report", lambda: write(out_dir / f"{stem}.html", report_html(document, tables=tables, pixels=pixels))
+        )
     if "dicom" in formats:
         try:
             source = read_dicom_header(source_path)
         except IntakeError as error:
-            written.notes.append(f"no DICOM outputs: the source is not a readable DICOM file ({error.reason})")
+            written.skipped.append(f"no DICOM outputs: the source is not a readable DICOM file ({error.reason})")
             return written
-        rgb = None if pixels is None else annotated_image(document, pixels)
-        written.paths += write_dicom_outputs(document, source, out_dir, stem, rgb=rgb, pdf=pdf)
+        attempt(
+            "DICOM outputs",
+            lambda: write_dicom_outputs(
+                document,
+                source,
+                out_dir,
+                stem,
+                rgb=None if pixels is None else annotated_image(document, pixels),
+                pdf=pdf_bytes(),
+            ),
+        )
     return written

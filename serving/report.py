@@ -23,8 +23,14 @@ import plotly.graph_objects as go
 from PIL import Image
 
 from dxr.analysis.reference import ReferenceTable
-from dxr.serving.charts import FONT, Axes, draw_radiograph, draw_reference_curve, radiograph_figure
-from dxr.serving.charts import reference_curve_figure as _curve_figure
+from dxr.serving.charts import (
+    FONT,
+    Axes,
+    draw_radiograph,
+    draw_reference_curve,
+    radiograph_figure,
+    reference_curve_figure,
+)
 
 __all__ = [
     "PERIPHERAL_STATEMENT",
@@ -32,7 +38,9 @@ __all__ = [
     "ReportContent",
     "Section",
     "annotated_image",
+    "render",
     "report_content",
+    "report_figure",
     "report_html",
     "report_pdf",
 ]
@@ -88,7 +96,6 @@ class Section:
 class ReportContent:
     """What the report says, as text; the renderers only lay it out."""
 
-    status: str  # "ok" or "rejected"
     headline: str
     identity: Section
     identifiers: tuple[str, ...]  # UIDs and file, in small print
@@ -113,6 +120,17 @@ def _signed(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:+.{digits}f}".replace("-", "−")
 
 
+def _person_name(name: str | None) -> str:
+    """A DICOM person name (family^given^middle^prefix^suffix; its alphabetic form) as reports print it.
+
+    >>> _person_name("DOE^JANE^Q^DR^JR"), _person_name("PHANTOM^PH11-00000"), _person_name("SOLO"), _person_name(None)
+    ('DOE, DR JANE Q JR', 'PHANTOM, PH11-00000', 'SOLO', '–')
+    """
+    family, given, middle, prefix, suffix = ([*(name or "").split("=")[0].split("^"), "", "", "", ""])[:5]
+    rest = " ".join(part for part in (prefix, given, middle, suffix) if part)
+    return ", ".join(part for part in (family, rest) if part) or "–"
+
+
 def report_content(document: Mapping[str, Any]) -> ReportContent:
     """The text of the report of one result document (``ok`` or ``rejected``)."""
     patient = document.get("patient") or {}
@@ -122,7 +140,7 @@ def report_content(document: Mapping[str, Any]) -> ReportContent:
     identity = Section(
         "Patient and study",
         (
-            ("Patient", (patient.get("name") or "–").replace("^", " ")),
+            ("Patient", _person_name(patient.get("name"))),
             ("Patient ID", patient.get("id") or "–"),
             ("Sex", sex),
             ("Birth date", patient.get("birth_date") or "–"),
@@ -150,7 +168,6 @@ def report_content(document: Mapping[str, Any]) -> ReportContent:
         headline, results = _rejection(document)
     columns, rows = _bone_table(document)
     return ReportContent(
-        status=str(document.get("status")),
         headline=headline,
         identity=identity,
         identifiers=identifiers,
@@ -161,37 +178,51 @@ def report_content(document: Mapping[str, Any]) -> ReportContent:
     )
 
 
+# The score flags that explain why a row of the result is withheld (codes of dxr.analysis.scores.ScoreCode).
+_NO_SCORE = ("sex_unknown", "age_unknown", "age_under_20")
+_WITHHELD_BY = {
+    "T-score": _NO_SCORE,
+    "Z-score": (*_NO_SCORE, "age_outside_reference"),
+    "Category": (*_NO_SCORE, "z_score_primary"),
+    "Triage": (*_NO_SCORE, "z_score_primary"),
+    "Fracture risk": (*_NO_SCORE, "age_outside_reference", "fracture_risk_not_covered"),
+}
+
+
+def _withheld(document: Mapping[str, Any], row: str) -> str:
+    reasons = [flag["message"] for flag in document.get("score_flags", []) if flag["code"] in _WITHHELD_BY[row]]
+    return "not reported" + (": " + " ".join(reasons) if reasons else "")
+
+
 def _ok_results(document: Mapping[str, Any]) -> tuple[str, Section]:
     t, z = document.get("t_score"), document.get("z_score")
     category, triage, risk = document.get("category"), document.get("triage"), document.get("fracture_risk")
-    withheld = "; ".join(
-        flag["message"] for flag in document.get("score_flags", []) if flag["code"] != "derived_reference"
-    )
     bones = ", ".join(document.get("bones_used", []))
     rows: list[tuple[str, str]] = [
         ("DXR-BMD", f"{_number(document['dxr_bmd_g_cm2'], 3, 'g/cm²')} (mean of metacarpals {bones})"),
         (
             "T-score",
-            "not reported" + (f": {withheld}" if withheld else "")
+            _withheld(document, "T-score")
             if t is None
             else f"{_signed(t['reported'])} vs young adults, table {t['table']}"
             + (" (primary)" if t["primary"] else ""),
         ),
         (
             "Z-score",
-            "not reported"
+            _withheld(document, "Z-score")
             if z is None
             else f"{_signed(z['reported'])} vs age {z['age_years']:.0f}, table {z['table']}"
             + (" (primary)" if z["primary"] else "")
             + f". {z['statement']}",
         ),
-        ("Category", "not applicable (see age rules)" if category is None else category["label"]),
+        ("Category", _withheld(document, "Category") if category is None else category["label"]),
     ]
-    if triage is not None:
+    if triage is None:
+        rows.append(("Triage", _withheld(document, "Triage")))
+    else:
         note = "" if triage["validated_for_patient"] else f" (thresholds validated in {triage['validated_in']} only)"
         rows.append(("Triage", triage["advice"] + note))
-    if risk is not None:
-        rows.append(("Fracture risk", risk["statement"]))
+    rows.append(("Fracture risk", _withheld(document, "Fracture risk") if risk is None else risk["statement"]))
     rows.append(
         (
             "Bone indices",
@@ -325,7 +356,7 @@ def report_html(
     figures = []
     table = _curve_table(document, tables)
     if table is not None:
-        figures.append(_curve_figure(table, document))
+        figures.append(reference_curve_figure(table, document))
     if pixels is not None:
         figures.append(radiograph_figure(pixels, document))
     charts = "".join(
@@ -342,7 +373,7 @@ def report_html(
     bones = "<tr>" + "".join(f"<th>{_esc(c)}</th>" for c in content.bone_columns) + "</tr>"
     bones += "".join("<tr>" + "".join(f"<td>{_esc(v)}</td>" for v in row) + "</tr>" for row in content.bone_rows)
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{_esc(TITLE)}: {_esc(content.identity.rows[1][1])}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{_esc(TITLE)}: {_esc(content.identity.rows[0][1])}</title>
 <style>
 body {{ font-family: {FONT}; max-width: 60rem; margin: 1.5rem auto; color: #000; padding: 0 1rem; }}
 .banner {{ border: 2px solid #000; padding: .4rem .6rem; font-weight: bold; }}
@@ -585,10 +616,10 @@ def _start_kaleido() -> None:
     kaleido.start_sync_server(mathjax=False, silence_warnings=True)
 
 
-def render(fig: go.Figure, format: str, *, width: int | None = None, height: int | None = None) -> bytes:
-    """The figure as PDF/PNG/SVG bytes, through the process's kaleido server."""
+def render(fig: go.Figure, format: str) -> bytes:
+    """The figure as PDF/PNG/SVG bytes at its layout size, through the process's kaleido server."""
     _start_kaleido()
-    options = {"format": format, "width": width or fig.layout.width, "height": height or fig.layout.height}
+    options = {"format": format, "width": fig.layout.width, "height": fig.layout.height}
     return kaleido.calc_fig_sync(fig, opts=options)
 
 
@@ -602,7 +633,10 @@ def report_pdf(
 def annotated_image(document: Mapping[str, Any], pixels: np.ndarray, *, height_px: int = 1600) -> np.ndarray:
     """The whole radiograph with the measured regions drawn on it and the result in its top line, as RGB
     (rows, columns, 3) uint8: the image a PACS viewer shows (Secondary Capture)."""
-    fig = radiograph_figure(pixels, document, crop_to_bones=False, height_px=height_px)
+    # At least 0.62 x the height wide, so the headline fits above a very tall image.
+    fig = radiograph_figure(
+        pixels, document, crop_to_bones=False, height_px=height_px, min_width_px=round(0.62 * height_px)
+    )
     fig.add_annotation(
         x=0.01,
         y=0.99,

@@ -268,11 +268,16 @@ def test_bmd_carries_the_population_of_the_primary_score(analysed, tmp_path):
     assert _item_value(bmd, CODES["population_mean"]) == document["z_score"]["age_matched_mean_g_cm2"]
 
 
-def test_incomplete_vendor_identifications_are_not_copied(analysed, rgb, tmp_path):
+def test_malformed_vendor_header_values_are_not_copied(analysed, rgb, tmp_path):
     """A vendor header whose (optional) referring-physician identification has a code without scheme or meaning
-    and no institution, as a real DX in our evaluation set has: the derived objects stay valid without it."""
+    and no institution, as a real DX in our evaluation set has, and values that break their VR: the derived
+    objects stay valid without them."""
     document, _ = analysed
-    header = dx_dataset()
+    # pydicom agrees that these values are invalid.
+    with pytest.warns(UserWarning, match="Invalid value"):
+        header = dx_dataset(PatientBirthDate="1952", PatientSex="Q", StudyDate="20171345", PatientAge="0XXY")
+    with pytest.warns(UserWarning, match="exceeds the maximum"):
+        header.PatientName = "X" * 70 + "^JANE"
     code = pydicom.Dataset()
     code.CodeValue = "1750631149TOC"
     person = pydicom.Dataset()
@@ -282,4 +287,7 @@ def test_incomplete_vendor_identifications_are_not_copied(analysed, rgb, tmp_pat
     paths = write_dicom_outputs(document, header, tmp_path, "vendor", rgb=rgb[:96, :80], pdf=PDF)
     for path in paths:
         assert not [line for line in _dciodvfy(path) if line.startswith("Error")], path.name
-        assert "ReferringPhysicianIdentificationSequence" not in pydicom.dcmread(path)
+        derived = pydicom.dcmread(path)
+        assert "ReferringPhysicianIdentificationSequence" not in derived
+        assert (derived.PatientBirthDate, derived.PatientSex, derived.StudyDate, derived.PatientName) == ("",) * 4
+        assert derived.PatientID == header.PatientID  # valid values are copied as they are

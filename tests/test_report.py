@@ -12,6 +12,9 @@ import pydicom
 import pytest
 from PIL import Image
 
+from dxr.analysis.intake import IntakeErrorCode
+from dxr.analysis.quality import ReasonCode
+from dxr.serving.charts import reference_curve_figure
 from dxr.serving.cli import main
 from dxr.serving.pipeline import AnalysisRequest, AnalysisResult, Pipeline
 from dxr.serving.report import (
@@ -19,6 +22,7 @@ from dxr.serving.report import (
     RESEARCH_USE_STATEMENT,
     RETAKE_ADVICE,
     annotated_image,
+    report_content,
     report_html,
     report_pdf,
 )
@@ -75,7 +79,7 @@ def test_pdf_of_a_measured_hand_is_one_page_with_the_key_numbers(measured, pipel
     pages, text = pdf_text(pdf, tmp_path)
     assert pages == 1
     expected = [
-        "PHANTOM PH11-00000",
+        "PHANTOM, PH11-00000",
         document["patient"]["id"],
         document["patient"]["birth_date"],
         document["study"]["date"],
@@ -115,7 +119,7 @@ def test_rejected_image_report_says_what_why_and_what_to_do(rejected, pipeline, 
     assert "[bone_not_found]" in text  # the per-bone reasons behind it
     assert " ".join(RETAKE_ADVICE["too_few_bones"].split()) in text
     assert "T-score" not in text  # no score for an image without a result
-    assert "PHANTOM PH11-00000" in text
+    assert "PHANTOM, PH11-00000" in text
 
 
 def test_refused_file_still_gets_a_report(pipeline, tmp_path):
@@ -187,3 +191,60 @@ def test_cli_report_options(tmp_path, capsys):
     assert status == 1  # no spacing: rejected, and a PNG has no header to copy into DICOM objects
     assert "no DICOM outputs" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.dcm"))
+
+
+@pytest.fixture(scope="module")
+def man(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> AnalysisResult:
+    """The phantom as a man: his T-score is read against the women's young adults (default policy)."""
+    dataset = pydicom.dcmread(IMAGE)
+    dataset.PatientSex = "M"
+    path = tmp_path_factory.mktemp("man") / "man.dcm"
+    dataset.save_as(path)
+    return pipeline.analyze(path, LABELS, AnalysisRequest())
+
+
+def test_t_score_line_is_drawn_at_the_t_scores_own_reference(man, pipeline):
+    document = man.document
+    table = next(t for t in pipeline.tables if f"{t.id} {t.version}" == document["z_score"]["table"])
+    assert table.sex == "M"
+    t = document["t_score"]
+    assert t["young_adult_mean_g_cm2"] != table.young_adult.mean_g_cm2  # the men's curve, the women's T reference
+    (line,) = [trace for trace in reference_curve_figure(table, document).data if trace.name == "T-score −2.5"]
+    assert list(line.y) == pytest.approx([t["young_adult_mean_g_cm2"] - 2.5 * t["young_adult_sd_g_cm2"]] * 2)
+
+
+def test_each_withheld_score_says_why(measured):
+    document = dict(measured.document, **dict.fromkeys(("t_score", "z_score", "category", "triage", "fracture_risk")))
+    document["score_flags"] = [
+        {"code": "sex_unknown", "message": "Patient sex not recorded."},
+        {"code": "derived_reference", "message": "Derived values."},
+    ]
+    rows = dict(report_content(document).results.rows)
+    for row in ("T-score", "Z-score", "Category", "Triage", "Fracture risk"):
+        assert rows[row] == "not reported: Patient sex not recorded.", row
+
+
+def test_every_rejection_code_has_its_own_advice():
+    codes = {code.value for code in IntakeErrorCode} | {code.value for code in ReasonCode}
+    assert codes <= set(RETAKE_ADVICE), codes - set(RETAKE_ADVICE)
+
+
+def test_cli_keeps_the_result_when_an_output_fails(tmp_path, capsys):
+    dataset = pydicom.dcmread(IMAGE)
+    del dataset.SOPInstanceUID  # readable, measurable, but no derived object can reference it
+    image = tmp_path / "no_uid.dcm"
+    dataset.save_as(image)
+    out = tmp_path / "out"
+    status = main(["analyze", str(image), "--masks", str(LABELS), "--out", str(out), "--report", "pdf,dicom"])
+    assert status == 1
+    assert sorted(path.name for path in out.iterdir()) == ["no_uid.json", "no_uid.pdf"]
+    captured = capsys.readouterr()
+    assert "DXR-BMD" in captured.out  # the result is still announced
+    assert "DICOM outputs not written (ValueError: source header has no SOPInstanceUID)" in captured.err
+
+
+def test_cli_refuses_an_unusable_output_directory(tmp_path, capsys):
+    occupied = tmp_path / "a_file"
+    occupied.write_text("")
+    assert main(["analyze", str(IMAGE), "--masks", str(LABELS), "--out", str(occupied)]) == 2
+    assert "cannot use --out" in capsys.readouterr().err
