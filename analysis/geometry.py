@@ -115,6 +115,8 @@ class BoneGeometry:
     saturated_fraction: float
     cortex_texture_variance: float
     cortex_path_px: float
+    mask_width_px: float  # the label map's bone (with canal) across the profiles: median over the valid ones
+    mask_canal_width_px: float  # the label map's canal, likewise
 
     @property
     def n_valid(self) -> int:
@@ -281,6 +283,12 @@ def measure_shaft(
     )
 
     texture = _texture_statistics(positions, fit.residuals, weights, fit.edges_px, fit.blur_sigma_px, valid)
+    # What the label map says of this bone along the same profiles, to check the fit against (quality control).
+    in_canal = sampled_labels == canal_label
+    in_bone = in_canal | (sampled_labels == bone_label)
+    rows = valid if valid.any() else slice(None)
+    mask_width = float(np.median(in_bone[rows].sum(axis=1))) * _PROFILE_STEP_PX
+    mask_canal_width = float(np.median(in_canal[rows].sum(axis=1))) * _PROFILE_STEP_PX
     bone_samples = (positions[None, :] > initial[:, :1]) & (positions[None, :] < initial[:, 3:])
     extreme = (profiles >= pixels.max()) | (profiles <= pixels.min())
     saturated = float(extreme[bone_samples].mean()) if bone_samples.any() else 0.0
@@ -308,6 +316,8 @@ def measure_shaft(
         saturated_fraction=saturated,
         cortex_texture_variance=texture[0],
         cortex_path_px=texture[1],
+        mask_width_px=mask_width,
+        mask_canal_width_px=mask_canal_width,
     )
 
 

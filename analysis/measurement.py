@@ -253,6 +253,8 @@ def _measure_bone(
     if not low <= thickness_mm / width_mm <= high:
         flags.append(Flag(ReasonCode.IMPLAUSIBLE_RATIO, f"T/W = {thickness_mm / width_mm:.3f} outside {low}-{high}"))
 
+    flags += _segmentation_agreement(geometry)
+
     porosity = cortical_porosity([geometry.cortex_texture_variance], [_pore_scale(geometry, calibration, mm_per_px)])
     if flags:
         return BoneMeasurement(name, "rejected", tuple(flags), n_valid, n_rejected, geometry=geometry)
@@ -276,6 +278,26 @@ def _measure_bone(
         bhi=bone_health_index(width_mm, thickness_mm, length_mm),
         geometry=geometry,
     )
+
+
+def _segmentation_agreement(geometry: BoneGeometry) -> list[Flag]:
+    """A flag when the fit and the label map disagree on the bone's width or its canal's.
+
+    A fit that locked onto the wrong edges (a neighbour, soft tissue) and a label map that missed the canal or
+    strayed into another bone both show here; either way the number cannot be trusted.
+    """
+    valid = geometry.valid
+    outer_ratio = float(np.median(geometry.width_px[valid])) / max(geometry.mask_width_px, 1.0)
+    inner_px = geometry.edges_px[valid, 2] - geometry.edges_px[valid, 1]
+    canal_ratio = float(np.median(inner_px)) / max(geometry.mask_canal_width_px, 1.0)
+    (outer_low, outer_high), (canal_low, canal_high) = LIMITS.mask_width_ratio, LIMITS.mask_canal_ratio
+    if outer_low <= outer_ratio <= outer_high and canal_low <= canal_ratio <= canal_high:
+        return []
+    message = (
+        f"fitted widths vs the label map's: outer {outer_ratio:.2f} (allowed {outer_low}-{outer_high}), "
+        f"canal {canal_ratio:.2f} (allowed {canal_low}-{canal_high})"
+    )
+    return [Flag(ReasonCode.SEGMENTATION_MISMATCH, message)]
 
 
 def _pore_scale(geometry: BoneGeometry, calibration: Calibration, mm_per_px: float) -> float:

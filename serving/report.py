@@ -77,6 +77,7 @@ RETAKE_ADVICE: dict[str, str] = {
     "implausible_ratio": "Check the view (PA, hand flat); retake if the hand was rotated.",
     "low_contrast": "Retake with standard hand exposure; heavy noise or processing hides the cortex.",
     "overexposed": "Retake with lower exposure: the cortex is saturated.",
+    "segmentation_mismatch": "Check the drawn outline; supply a corrected label map (--masks) or retake the image.",
     "inconsistent_with_other_bones": "Check for a fracture, implant or rotation of that bone; retake PA if rotated.",
     "bones_inconsistent": "Check for rotation, fractures or implants; retake PA with the hand flat.",
     "too_few_bones": "Retake a PA view with the whole hand flat in the field, fingers slightly spread.",

@@ -125,6 +125,18 @@ def test_missing_bone_is_flagged_and_combination_uses_the_other_two():
     assert result.dxr_bmd_g_cm2 == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("error", ["canal_missed", "outline_too_wide"])
+def test_label_map_that_disagrees_with_the_fit_is_flagged(error: str):
+    radiograph, labels = three_tubes()
+    if error == "canal_missed":  # a network that labelled III's canal as bone
+        labels[labels == 5] = 2
+    else:  # an outline of III 1.4 times as wide as the bone
+        labels[(ndimage.binary_dilation(labels == 2, iterations=10)) & (labels == 0)] = 2
+    result = measure_hand(radiograph, labels, CALIBRATION)
+    assert ReasonCode.SEGMENTATION_MISMATCH in _codes(result.bones[1].flags)
+    assert [bone.status for bone in result.bones] == ["ok", "rejected", "ok"]
+
+
 def test_one_bone_is_too_few():
     radiograph, labels = three_tubes()
     labels[np.isin(labels, (2, 3, 5, 6))] = 0
