@@ -5,7 +5,7 @@
 
 Accuracy: each phantom (all variations: spacing, rotation, side, DICOM encoding, photometric, compression,
 vendor processing, partial views) is written as DICOM, read back through intake, and measured with its true
-label map degraded to network resolution (nearest-neighbour down to 0.4 mm per pixel and back up). Errors
+label map degraded to network resolution (``round_trip_labels``: to the 0.5 mm model grid and back). Errors
 are against the truth expressed in the spacing intake reported: an image that carries only
 ImagerPixelSpacing is 1-3 % magnified by design, and that is the spacing policy's effect, not the
 post-processor's (the script prints it separately).
@@ -32,20 +32,11 @@ from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from scipy import ndimage  # noqa: E402
 
 from dxr.analysis.intake import read_calibration, read_radiograph  # noqa: E402
 from dxr.analysis.measurement import measure_hand  # noqa: E402
+from dxr.models.preprocessing import round_trip_labels  # noqa: E402
 from dxr.training.phantom.dataset import PhantomConfig, generate_case  # noqa: E402
-
-NETWORK_SPACING_MM = 0.4
-
-
-def coarse_labels(labels: np.ndarray, spacing_mm: float) -> np.ndarray:
-    """The label map as a network at 0.4 mm per pixel would locate the bones, back on the image grid."""
-    small = ndimage.zoom(labels, spacing_mm / NETWORK_SPACING_MM, order=0)
-    zoom = (labels.shape[0] / small.shape[0], labels.shape[1] / small.shape[1])
-    return ndimage.zoom(small, zoom, order=0)[: labels.shape[0], : labels.shape[1]]
 
 
 def measure_case(job: tuple[int, int, int]) -> dict:
@@ -58,7 +49,7 @@ def measure_case(job: tuple[int, int, int]) -> dict:
         radiograph = read_radiograph(path)
     true_spacing = case.truth["pixel_spacing_mm"]
     scale = radiograph.spacing.row_mm / true_spacing  # what intake's spacing makes of a true millimetre
-    labels = coarse_labels(case.labels, true_spacing)
+    labels = round_trip_labels(case.labels, true_spacing)
     started = time.perf_counter()
     measurement = measure_hand(radiograph, labels, read_calibration())
     seconds = time.perf_counter() - started

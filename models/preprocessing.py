@@ -115,3 +115,16 @@ def labels_to_image_grid(model_labels: np.ndarray, grid: ModelGrid) -> np.ndarra
     rows = np.minimum((np.arange(grid.image_shape[0]) + 0.5) / grid.scale, grid.resampled_shape[0] - 1)
     columns = np.minimum((np.arange(grid.image_shape[1]) + 0.5) / grid.scale, grid.resampled_shape[1] - 1)
     return model_labels[np.ix_(rows.astype(int), columns.astype(int))]
+
+
+def round_trip_labels(labels: np.ndarray, spacing_mm: float) -> np.ndarray:
+    """An image-grid label map after the trip to the model grid and back: the outline a perfect network returns.
+
+    Benchmarks and tests measure with it to separate the post-processor's accuracy from the network's.
+
+    >>> labels = np.zeros((9, 9), np.uint8); labels[2:7, 3] = 1  # 5 x 1 pixels of 0.25 mm
+    >>> int(round_trip_labels(labels, 0.25).sum())  # 4 x 2: whole model pixels of 0.5 mm
+    8
+    """
+    grid = model_grid(labels.shape, spacing_mm)
+    return labels_to_image_grid(labels_to_model_grid(labels, grid), grid)

@@ -13,17 +13,10 @@ from dxr.analysis.intake import PixelSpacing, SpacingSource, read_calibration
 from dxr.analysis.measurement import measure_hand
 from dxr.analysis.profiles import fit_tube_profiles, tube_profile_model
 from dxr.analysis.quality import ReasonCode
+from dxr.models.preprocessing import round_trip_labels
 from tests.synthetic import DEFAULT_TUBES, Tube, three_tubes
 
 CALIBRATION = read_calibration()
-
-
-def _coarse(labels: np.ndarray, spacing_mm: float, network_mm: float = 0.4) -> np.ndarray:
-    """The label map as a network at ``network_mm`` per pixel would return it, back on the image grid."""
-    factor = spacing_mm / network_mm
-    small = ndimage.zoom(labels, factor, order=0)
-    back = ndimage.zoom(small, (labels.shape[0] / small.shape[0], labels.shape[1] / small.shape[1]), order=0)
-    return back[: labels.shape[0], : labels.shape[1]]
 
 
 def _codes(flags) -> set[ReasonCode]:
@@ -47,7 +40,7 @@ def test_edge_fit_is_unbiased_on_noisy_profiles():
 @pytest.mark.parametrize(("spacing_mm", "angle_deg"), [(0.1, 0.0), (0.15, -23.0), (0.2, 30.0)])
 def test_width_thickness_length_recovered_with_coarse_masks(spacing_mm: float, angle_deg: float):
     radiograph, labels = three_tubes(spacing_mm=spacing_mm, angle_deg=angle_deg, size_mm=(75.0, 95.0))
-    result = measure_hand(radiograph, _coarse(labels, spacing_mm), CALIBRATION)
+    result = measure_hand(radiograph, round_trip_labels(labels, spacing_mm), CALIBRATION)
     assert result.status == "ok", result.rejection_reasons
     for bone, tube in zip(result.bones, DEFAULT_TUBES, strict=True):
         assert bone.status == "ok", bone.flags
@@ -85,7 +78,7 @@ def test_precision_over_repositioned_noisy_images():
     bmd = []
     for seed, angle in enumerate((-12.0, -4.0, 3.0, 9.0, 15.0)):
         radiograph, labels = three_tubes(angle_deg=angle, seed=seed, noise=0.015)
-        bmd.append(measure_hand(radiograph, _coarse(labels, 0.15), CALIBRATION).dxr_bmd_g_cm2)
+        bmd.append(measure_hand(radiograph, round_trip_labels(labels, 0.15), CALIBRATION).dxr_bmd_g_cm2)
     assert np.std(bmd) / np.mean(bmd) < 0.005
 
 
