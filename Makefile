@@ -5,8 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # The demo needs the inference install only; the tests also exercise training, export and the services.
-RUNTIME_EXTRAS := cpu
-TEST_EXTRAS := cpu,train,dev
+EXTRAS_runtime := cpu
+EXTRAS_test := cpu,train,dev
 
 .PHONY: setup setup-test system-deps demo test lint clean
 
@@ -18,15 +18,10 @@ system-deps:
 	@scripts/install-system-deps.sh
 
 # One stamp per install set, redone when pyproject.toml changes; the test set includes the runtime set.
-$(VENV)/.installed-runtime: pyproject.toml
+$(VENV)/.installed-%: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(RUNTIME_EXTRAS)]' 2>&1 | { grep -v '^WARNING: Location' || true; }
-	@touch $@
-
-$(VENV)/.installed-test: pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(TEST_EXTRAS)]' 2>&1 | { grep -v '^WARNING: Location' || true; }
-	@touch $@ $(VENV)/.installed-runtime
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS_$*)]' 2>&1 | { grep -v '^WARNING: Location' || true; }
+	@touch $@ $(if $(filter test,$*),$(VENV)/.installed-runtime)
 
 demo: setup
 	@scripts/demo.sh
