@@ -9,6 +9,7 @@ no MathJax), so a warm process renders a report in well under a second.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import io
 import textwrap
@@ -132,8 +133,8 @@ def _person_name(name: str | None) -> str:
     return ", ".join(part for part in (family, rest) if part) or "–"
 
 
-def report_content(document: Mapping[str, Any]) -> ReportContent:
-    """The text of the report of one result document (``ok`` or ``rejected``)."""
+def report_content(document: Mapping[str, Any], *, generated: dt.datetime | None = None) -> ReportContent:
+    """The text of the report of one result document (``ok`` or ``rejected``), created at ``generated`` (now)."""
     patient = document.get("patient") or {}
     study = document.get("study") or {}
     image = document.get("image") or {}
@@ -175,7 +176,7 @@ def report_content(document: Mapping[str, Any]) -> ReportContent:
         results=results,
         bone_columns=columns,
         bone_rows=rows,
-        footer=_footer(document),
+        footer=_footer(document, generated or dt.datetime.now(dt.UTC)),
     )
 
 
@@ -298,7 +299,7 @@ def _bone_table(document: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[tup
     return columns, rows
 
 
-def _footer(document: Mapping[str, Any]) -> tuple[str, ...]:
+def _footer(document: Mapping[str, Any], generated: dt.datetime) -> tuple[str, ...]:
     lines = []
     reference = document.get("reference") or {}
     tables = {}
@@ -319,7 +320,10 @@ def _footer(document: Mapping[str, Any]) -> tuple[str, ...]:
         lines.append(f"Bones outlined by a supplied label map ({segmentation.get('file')}), not by the network.")
     software = document.get("software") or {}
     calibration = document.get("calibration")
-    text = f"Software {software.get('name', 'dxr-bmd')} {software.get('version', '')}"
+    text = (
+        f"Report generated {generated.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC, automatically, not reviewed by a "
+        f"physician. Software {software.get('name', 'dxr-bmd')} {software.get('version', '')}"
+    )
     if calibration:
         text += (
             f"; calibration {calibration['id']} {calibration['version']}, c = {calibration['density_constant_g_cm3']}"

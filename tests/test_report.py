@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import subprocess
@@ -96,6 +97,7 @@ def test_pdf_of_a_measured_hand_is_one_page_with_the_key_numbers(measured, pipel
         document["reference"]["t_score_table"]["id"],
         document["calibration"]["id"],
         f"Software dxr-bmd {document['software']['version']}",
+        "not reviewed by a physician",
         PERIPHERAL_STATEMENT,
         RESEARCH_USE_STATEMENT,
         document["image"]["sop_instance_uid"],
@@ -248,3 +250,9 @@ def test_cli_refuses_an_unusable_output_directory(tmp_path, capsys):
     occupied.write_text("")
     assert main(["analyze", str(IMAGE), "--masks", str(LABELS), "--out", str(occupied)]) == 2
     assert "cannot use --out" in capsys.readouterr().err
+
+
+def test_report_says_when_it_was_generated(measured):
+    moment = dt.datetime(2026, 3, 4, 5, 6, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    footer = " ".join(report_content(measured.document, generated=moment).footer)
+    assert "Report generated 2026-03-04 03:06 UTC" in footer
