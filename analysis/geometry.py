@@ -128,6 +128,11 @@ class BoneGeometry:
         return self.edges_px[:, 3] - self.edges_px[:, 0]
 
     @property
+    def canal_width_px(self) -> np.ndarray:
+        """Inner (endosteal) width per profile."""
+        return self.edges_px[:, 2] - self.edges_px[:, 1]
+
+    @property
     def thickness_left_px(self) -> np.ndarray:
         return self.edges_px[:, 1] - self.edges_px[:, 0]
 
@@ -252,10 +257,12 @@ def measure_shaft(
     profiles = ndimage.map_coordinates(pixels, [sample_y, sample_x], order=1, mode="nearest")
     sampled_labels = ndimage.map_coordinates(label_map, [sample_y, sample_x], order=0, mode="constant", cval=-1)
     inside = (sample_x >= 0) & (sample_x <= pixels.shape[1] - 1) & (sample_y >= 0) & (sample_y <= pixels.shape[0] - 1)
-    other_bone = (sampled_labels > 0) & (sampled_labels != bone_label) & (sampled_labels != canal_label)
+    in_canal = sampled_labels == canal_label
+    in_bone = in_canal | (sampled_labels == bone_label)
+    other_bone = (sampled_labels > 0) & ~in_bone
     weights = (inside & ~other_bone).astype(np.float64)
 
-    initial = _initial_edges(positions, profiles, sampled_labels, bone_label, canal_label)
+    initial = _initial_edges(positions, profiles, in_bone, in_canal)
     weights *= _before_neighbours(positions, profiles, initial)
     options = {"smoothing_widths_px": smoothing_widths_px, "nonlinear": nonlinear, "max_sigma_px": max_blur_px}
     fit = fit_tube_profiles(positions, profiles, weights, initial, **options)
@@ -284,8 +291,6 @@ def measure_shaft(
 
     texture = _texture_statistics(positions, fit.residuals, weights, fit.edges_px, fit.blur_sigma_px, valid)
     # What the label map says of this bone along the same profiles, to check the fit against (quality control).
-    in_canal = sampled_labels == canal_label
-    in_bone = in_canal | (sampled_labels == bone_label)
     rows = valid if valid.any() else slice(None)
     mask_width = float(np.median(in_bone[rows].sum(axis=1))) * _PROFILE_STEP_PX
     mask_canal_width = float(np.median(in_canal[rows].sum(axis=1))) * _PROFILE_STEP_PX
@@ -400,14 +405,13 @@ def _mask_half_width(mask: np.ndarray, centres: np.ndarray, normals: np.ndarray)
 
 
 def _initial_edges(
-    positions: np.ndarray, profiles: np.ndarray, labels: np.ndarray, bone_label: int, canal_label: int
+    positions: np.ndarray, profiles: np.ndarray, in_bone: np.ndarray, in_canal: np.ndarray
 ) -> np.ndarray:
-    """Start values: the mask's extent, moved to the strongest nearby intensity step of the image."""
+    """Start values: the mask's extent (``in_bone``, ``in_canal`` per sample), moved to the strongest nearby
+    intensity step of the image."""
     step = positions[1] - positions[0]
     derivative = ndimage.gaussian_filter1d(profiles, sigma=1.5 / step, axis=1, order=1)
     initial = np.empty((profiles.shape[0], 4))
-    in_bone = (labels == bone_label) | (labels == canal_label)
-    in_canal = labels == canal_label
     for i in range(profiles.shape[0]):
         bone_index = np.flatnonzero(in_bone[i])
         if bone_index.size < 4:

@@ -49,6 +49,7 @@ __all__ = [
     "DEFAULT_PRECISION",
     "MAX_PIXELS",
     "MAX_SIDE_PX",
+    "PATIENT_SEX_CODES",
     "IntakeError",
     "IntakeErrorCode",
     "PixelSpacing",
@@ -65,6 +66,8 @@ __all__ = [
     "read_scoring_policy",
     "shipped_reference_tables",
 ]
+
+PATIENT_SEX_CODES = ("F", "M", "O")  # DICOM Patient's Sex: female, male, other
 
 # A hand radiograph is at most ~43 cm at >= 0.05 mm: 8600 px. These bounds leave room and still refuse a
 # header that would make the decoder allocate gigabytes (decompression bomb).
@@ -587,7 +590,7 @@ def _view(ds: Dataset) -> tuple[str | None, str | None]:
 
 def _sex(value: object) -> str | None:
     text = (_text(value) or "").upper()
-    return text if text in ("F", "M", "O") else None
+    return text if text in PATIENT_SEX_CODES else None
 
 
 def age_in_years(

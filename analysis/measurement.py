@@ -288,8 +288,7 @@ def _segmentation_agreement(geometry: BoneGeometry) -> list[Flag]:
     """
     valid = geometry.valid
     outer_ratio = float(np.median(geometry.width_px[valid])) / max(geometry.mask_width_px, 1.0)
-    inner_px = geometry.edges_px[valid, 2] - geometry.edges_px[valid, 1]
-    canal_ratio = float(np.median(inner_px)) / max(geometry.mask_canal_width_px, 1.0)
+    canal_ratio = float(np.median(geometry.canal_width_px[valid])) / max(geometry.mask_canal_width_px, 1.0)
     (outer_low, outer_high), (canal_low, canal_high) = LIMITS.mask_width_ratio, LIMITS.mask_canal_ratio
     if outer_low <= outer_ratio <= outer_high and canal_low <= canal_ratio <= canal_high:
         return []

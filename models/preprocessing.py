@@ -20,6 +20,7 @@ __all__ = [
     "labels_to_model_grid",
     "model_grid",
     "normalise_intensity",
+    "round_trip_labels",
     "to_model_grid",
 ]
 

@@ -20,7 +20,14 @@ from PIL import Image
 
 from dxr.analysis.reference import ReferenceTable
 
-__all__ = ["Axes", "draw_radiograph", "draw_reference_curve", "radiograph_figure", "reference_curve_figure"]
+__all__ = [
+    "Axes",
+    "draw_radiograph",
+    "draw_reference_curve",
+    "radiograph_figure",
+    "reference_curve_figure",
+    "shown_region",
+]
 
 FONT = "Arial, Helvetica, sans-serif"
 # Greys for bands and lines: distinct when printed without colour.
@@ -183,18 +190,17 @@ def draw_radiograph(
     axes: Axes = Axes(),
     *,
     max_side_px: int = 900,
-    crop_to_bones: bool = True,
+    region: tuple[int, int, int, int] | None = None,
     line_scale: float = 1.0,
 ) -> dict[str, dict[str, Any]]:
     """The radiograph (bone bright) with each bone's axis, region of interest, fitted outer and inner edges
     and its name, in the input image's pixel coordinates.
 
-    ``crop_to_bones`` shows the metacarpals with a margin instead of the whole image (the edges are
-    sub-millimetre). The image is embedded downsampled to at most ``max_side_px`` pixels per side;
-    ``line_scale`` thickens lines and labels for large renderings.
+    ``region`` (x0, y0, x1, y1) is the part shown; by default the metacarpals with a margin (the edges are
+    sub-millimetre), see :func:`shown_region`. The image is embedded downsampled to at most ``max_side_px``
+    pixels per side; ``line_scale`` thickens lines and labels for large renderings.
     """
-    rows, columns = pixels.shape
-    x0, y0, x1, y1 = _view_box(document, rows, columns) if crop_to_bones else (0, 0, columns, rows)
+    x0, y0, x1, y1 = region or shown_region(document, pixels.shape)
     view = pixels[y0:y1, x0:x1]
     scale = min(1.0, max_side_px / max(view.shape))
     size = (max(1, round(view.shape[1] * scale)), max(1, round(view.shape[0] * scale)))
@@ -272,15 +278,19 @@ def _draw_bone(fig: go.Figure, bone: Mapping[str, Any], axes: Axes, line_scale: 
     )
 
 
-def _view_box(document: Mapping[str, Any], rows: int, columns: int) -> tuple[int, int, int, int]:
-    """The bones' axes and regions with a margin of 40 % of their extent; the whole image when none was found."""
+def shown_region(
+    document: Mapping[str, Any], shape: tuple[int, int], *, crop_to_bones: bool = True
+) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the radiograph to show: with ``crop_to_bones``, the bones' axes and regions with a
+    margin of 40 % of their extent; the whole image otherwise, or when no bone was found."""
+    rows, columns = shape
     points = [
         np.asarray(bone[key], dtype=float).reshape(-1, 2)
         for bone in document.get("bones", [])
         for key in ("axis_px", "roi_px")
         if bone.get(key)
     ]
-    if not points:
+    if not crop_to_bones or not points:
         return (0, 0, columns, rows)
     xy = np.vstack(points)
     (left, top), (right, bottom) = xy.min(axis=0), xy.max(axis=0)
@@ -322,15 +332,15 @@ def radiograph_figure(
     """The annotated radiograph as a figure of its own, ``height_px`` tall and as wide as the shown region but
     at least ``min_width_px`` (a very tall image is then centred on black). For the HTML report and the
     Secondary Capture."""
-    rows, columns = pixels.shape
-    x0, y0, x1, y1 = _view_box(document, rows, columns) if crop_to_bones else (0, 0, columns, rows)
+    region = shown_region(document, pixels.shape, crop_to_bones=crop_to_bones)
+    x0, y0, x1, y1 = region
     width_px = max(min_width_px, round(height_px * (x1 - x0) / (y1 - y0)))
     fig = go.Figure()
     layout = draw_radiograph(
         fig,
         pixels,
         document,
-        crop_to_bones=crop_to_bones,
+        region=region,
         max_side_px=max(width_px, height_px),  # embedded at the rendered size: no upscaling blur
         line_scale=max(1.0, height_px / 640),
     )

@@ -160,6 +160,15 @@ def _label_map_paths(files: list[str], masks: list[str] | None) -> list[Path | N
     return [Path(mask) for mask in masks]
 
 
+def _output_directory(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _UsageError(f"cannot use --out {out}: {error.strerror or error}") from None
+    return out
+
+
 def _load_segmenter(model: str | None) -> Segmenter:
     try:
         return Segmenter(model)
@@ -177,6 +186,7 @@ class _UsageError(Exception):
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     try:
+        out = _output_directory(args.out)
         label_maps = _label_map_paths(args.files, args.masks)
         segmenter = None if args.masks else _load_segmenter(args.model)
         pipeline = Pipeline.load(
@@ -193,12 +203,6 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         formats = parse_report_formats(args.report) if args.report else ()
     except (_UsageError, ValueError) as error:
         print(f"dxr analyze: {error}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        print(f"dxr analyze: cannot use --out {out}: {error.strerror or error}", file=sys.stderr)
         return 2
     rejected = failed = 0
     for file, label_map_path in zip(args.files, label_maps, strict=True):

@@ -28,6 +28,8 @@ from pydicom.sr.coding import Code
 from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian, JPEG2000Lossless, generate_uid
 from pydicom.valuerep import validate_value
 
+from dxr.analysis.intake import PATIENT_SEX_CODES
+
 MANUFACTURER = "dxr-bmd project"
 MODEL_NAME = "dxr-bmd"
 PRIVATE_SCHEME = "99DXR"
@@ -388,14 +390,14 @@ def _checked_source(document: Mapping[str, Any], source: pydicom.Dataset) -> pyd
         if element.VR in _UNCHECKED_VRS or element.value in (None, "", b""):
             continue
         values = element.value if isinstance(element.value, MultiValue) else [element.value]
+        # As text: the validator checks the DS/IS/PN string form, not pydicom's number and name types.
+        as_text = element.VR in ("DS", "IS", "PN")
         try:
             for value in values:
-                # As text: the validator checks the DS/IS/PN string form, not pydicom's number and name types.
-                as_text = element.VR in ("DS", "IS", "PN")
                 validate_value(element.VR, str(value) if as_text else value, pydicom.config.RAISE)
         except ValueError:
             element.value = None
-    if source.get("PatientSex") not in (None, "", "M", "F", "O"):
+    if source.get("PatientSex") not in (None, "", *PATIENT_SEX_CODES):
         source.PatientSex = None
     # Optional (Type 3) person identifications that vendors fill incompletely (a code without scheme or meaning,
     # no institution) would make every derived object invalid: drop them rather than copy the error.

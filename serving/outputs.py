@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from dxr.analysis.intake import IntakeError, read_dicom_header
 from dxr.analysis.reference import ReferenceTable
@@ -20,6 +21,7 @@ from dxr.serving.report import annotated_image, report_html, report_pdf
 __all__ = ["REPORT_FORMATS", "WrittenOutputs", "parse_report_formats", "write_outputs"]
 
 REPORT_FORMATS = ("pdf", "html", "dicom")
+T = TypeVar("T")
 
 
 def parse_report_formats(text: str) -> tuple[str, ...]:
@@ -70,30 +72,31 @@ def write_outputs(
     written.paths.append(target)
     pixels = None if radiograph is None else radiograph.pixels
 
-    def attempt(name: str, make: Callable[[], list[Path]]) -> None:
-        # Rendering runs Chromium and encoders that can fail in many ways; one failed format must not cost the
+    def attempt(name: str, make: Callable[[], T]) -> T | None:
+        # Rendering runs Chromium and encoders that can fail in many ways; one failed output must not cost the
         # others, and the reason is reported, not a traceback.
         try:
-            written.paths.extend(make())
+            return make()
         except Exception as error:
             written.failed.append(f"{name} not written ({type(error).__name__}: {error})"[:400])
+            return None
 
-    pdf: list[bytes] = []  # rendered once, for the PDF file and the encapsulated PDF
-
-    def pdf_bytes() -> bytes:
-        if not pdf:
-            pdf.append(report_pdf(document, tables=tables, pixels=pixels))
-        return pdf[0]
-
-    def write(path: Path, content: bytes | str) -> list[Path]:
-        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content, encoding="utf-8")
+    def save(path: Path, content: bytes) -> list[Path]:
+        path.write_bytes(content)
         return [path]
 
-    if "pdf" in formats:
-        attempt("pdf report", lambda: write(out_dir / f"{stem}.pdf", pdf_bytes()))
+    pdf = None  # rendered once, for the PDF file and for the encapsulated PDF
+    if {"pdf", "dicom"} & set(formats):
+        pdf = attempt("PDF report", lambda: report_pdf(document, tables=tables, pixels=pixels))
+    if "pdf" in formats and pdf is not None:
+        written.paths += attempt("PDF report", lambda: save(out_dir / f"{stem}.pdf", pdf)) or []
     if "html" in formats:
-        attempt(
-            "html report", lambda: write(out_dir / f"{stem}.html", report_html(document, tables=tables, pixels=pixels))
+        html_path = out_dir / f"{stem}.html"
+        written.paths += (
+            attempt(
+                "HTML report", lambda: save(html_path, report_html(document, tables=tables, pixels=pixels).encode())
+            )
+            or []
         )
     if "dicom" in formats:
         try:
@@ -101,15 +104,10 @@ def write_outputs(
         except IntakeError as error:
             written.skipped.append(f"no DICOM outputs: the source is not a readable DICOM file ({error.reason})")
             return written
-        attempt(
-            "DICOM outputs",
-            lambda: write_dicom_outputs(
-                document,
-                source,
-                out_dir,
-                stem,
-                rgb=None if pixels is None else annotated_image(document, pixels),
-                pdf=pdf_bytes(),
-            ),
+        rgb = None if pixels is None else attempt("annotated image", lambda: annotated_image(document, pixels))
+        # Whatever rendered goes out: the SR needs no rendering; a capture or PDF that failed is left out.
+        written.paths += (
+            attempt("DICOM outputs", lambda: write_dicom_outputs(document, source, out_dir, stem, rgb=rgb, pdf=pdf))
+            or []
         )
     return written

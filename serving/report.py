@@ -13,6 +13,7 @@ import datetime as dt
 import html
 import io
 import textwrap
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -21,9 +22,11 @@ from typing import Any
 import kaleido
 import numpy as np
 import plotly.graph_objects as go
+from kaleido.errors import ChromeNotFoundError
 from PIL import Image
 
 from dxr.analysis.reference import ReferenceTable
+from dxr.analysis.scores import ScoreCode
 from dxr.serving.charts import (
     FONT,
     Axes,
@@ -36,6 +39,7 @@ from dxr.serving.charts import (
 __all__ = [
     "PERIPHERAL_STATEMENT",
     "RESEARCH_USE_STATEMENT",
+    "RenderError",
     "ReportContent",
     "Section",
     "annotated_image",
@@ -181,13 +185,13 @@ def report_content(document: Mapping[str, Any], *, generated: dt.datetime | None
 
 
 # The score flags that explain why a row of the result is withheld (codes of dxr.analysis.scores.ScoreCode).
-_NO_SCORE = ("sex_unknown", "age_unknown", "age_under_20")
+_NO_SCORE = (ScoreCode.SEX_UNKNOWN, ScoreCode.AGE_UNKNOWN, ScoreCode.AGE_UNDER_20)
 _WITHHELD_BY = {
     "T-score": _NO_SCORE,
-    "Z-score": (*_NO_SCORE, "age_outside_reference"),
-    "Category": (*_NO_SCORE, "z_score_primary"),
-    "Triage": (*_NO_SCORE, "z_score_primary"),
-    "Fracture risk": (*_NO_SCORE, "age_outside_reference", "fracture_risk_not_covered"),
+    "Z-score": (*_NO_SCORE, ScoreCode.AGE_OUTSIDE_REFERENCE),
+    "Category": (*_NO_SCORE, ScoreCode.Z_SCORE_PRIMARY),
+    "Triage": (*_NO_SCORE, ScoreCode.Z_SCORE_PRIMARY),
+    "Fracture risk": (*_NO_SCORE, ScoreCode.AGE_OUTSIDE_REFERENCE, ScoreCode.FRACTURE_RISK_NOT_COVERED),
 }
 
 
@@ -615,17 +619,57 @@ def report_figure(
     return page.fig
 
 
+class RenderError(RuntimeError):
+    """Chromium, which renders the report and the annotated image, is missing or stopped answering."""
+
+
+RENDER_TIMEOUT_S = 60.0
+# Set once a render timed out: kaleido's server pairs requests and answers in order, so after a lost answer a
+# later call could receive an earlier figure. Rendering stays off until the process restarts.
+_stalled: list[str] = []
+
+
 @cache
 def _start_kaleido() -> None:
-    # One persistent Chromium per process: the first render pays its start, the following ones do not.
+    # One persistent Chromium per process: the first render pays its start, the following ones do not. kaleido's
+    # server thread dies silently when it finds no browser, and every call would then wait forever: look for the
+    # browser first (constructing Kaleido only locates it).
+    try:
+        kaleido.Kaleido(mathjax=False)
+    except ChromeNotFoundError as error:
+        raise RenderError(f"no Chromium to render with ({error}); on Debian: apt-get install chromium") from None
     kaleido.start_sync_server(mathjax=False, silence_warnings=True)
 
 
 def render(fig: go.Figure, format: str) -> bytes:
-    """The figure as PDF/PNG/SVG bytes at its layout size, through the process's kaleido server."""
+    """The figure as PDF/PNG/SVG bytes at its layout size, through the process's kaleido server.
+
+    Raises
+    ------
+    RenderError
+        No browser, or no answer within :data:`RENDER_TIMEOUT_S`.
+    """
+    if _stalled:
+        raise RenderError(_stalled[0])
     _start_kaleido()
     options = {"format": format, "width": fig.layout.width, "height": fig.layout.height}
-    return kaleido.calc_fig_sync(fig, opts=options)
+    outcome: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            outcome["bytes"] = kaleido.calc_fig_sync(fig, opts=options)
+        except Exception as error:
+            outcome["error"] = error
+
+    worker = threading.Thread(target=call, name="kaleido render", daemon=True)
+    worker.start()
+    worker.join(RENDER_TIMEOUT_S)
+    if worker.is_alive():
+        _stalled.append(f"Chromium gave no answer within {RENDER_TIMEOUT_S:.0f} s; restart to render again")
+        raise RenderError(_stalled[0])
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["bytes"]
 
 
 def report_pdf(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -256,3 +258,21 @@ def test_report_says_when_it_was_generated(measured):
     moment = dt.datetime(2026, 3, 4, 5, 6, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     footer = " ".join(report_content(measured.document, generated=moment).footer)
     assert "Report generated 2026-03-04 03:06 UTC" in footer
+
+
+def test_without_chromium_the_result_and_the_sr_are_still_written(tmp_path):
+    """No browser for kaleido (as on a machine without the chromium package): a clear reason for each rendered
+    output, and everything that needs no rendering (JSON, HTML, measurement SR) is still written."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "dxr.serving.cli", "analyze", str(IMAGE), "--masks", str(LABELS)]
+    command += ["--out", str(out), "--report", "pdf,html,dicom"]
+    environment = {**os.environ, "BROWSER_PATH": str(tmp_path / "no-chromium")}
+    finished = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=120, check=False)
+    assert finished.returncode == 1
+    assert sorted(path.name for path in out.iterdir()) == [
+        "phantom_hand.html",
+        "phantom_hand.json",
+        "phantom_hand_sr.dcm",
+    ]
+    assert "PDF report not written (RenderError: no Chromium to render with" in finished.stderr
+    assert "Traceback" not in finished.stderr
